@@ -1,0 +1,1 @@
+"""The `cnai` command, modelled on kubectl and built on :class:`cnai.Client`."""

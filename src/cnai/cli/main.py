@@ -1,0 +1,25 @@
+"""Entry point of the `cnai` command: the Typer app and its command groups."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cnai.cli import platform_cmds
+
+app = typer.Typer(
+    name="cnai",
+    help="cnai: one control plane for the whole ML lifecycle.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+platform_cmds.register(app)
+
+
+def main() -> None:
+    """Run the CLI; API errors become one clear line on stderr and exit code 1."""
+    from cnai.cli.errors import run_cli
+
+    sys.exit(run_cli(app))

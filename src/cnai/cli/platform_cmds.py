@@ -1,0 +1,210 @@
+"""`cnai up`, `cnai down` and `cnai version`: start, stop and identify the platform."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from cnai.cli.errors import err_console, fail
+from cnai.core.config import DEFAULT_HOST, DEFAULT_PORT, cnai_home
+from cnai.version import __version__
+
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 20.0
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+    app.command("down")(down)
+    app.command("version")(version)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _running(home: Path) -> tuple[int, str] | None:
+    from cnai.platform import read_state
+
+    state = read_state(home)
+    if not state:
+        return None
+    pid, url = int(str(state.get("pid", 0))), str(state.get("url", ""))
+    return (pid, url) if pid and _alive(pid) else None
+
+
+def up(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = DEFAULT_PORT,
+    quickstart: Annotated[
+        bool,
+        typer.Option(
+            "--quickstart", help="Apply examples/quickstart once ready and print a summary."
+        ),
+    ] = False,
+    quickstart_dir: Annotated[Path, typer.Option(help="Manifests the quickstart applies.")] = Path(
+        "examples/quickstart"
+    ),
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach", "-d", help="Return once the platform is ready; stop it with `cnai down`."
+        ),
+    ] = False,
+    durability: Annotated[
+        str,
+        typer.Option(
+            help="normal: survive process crashes; full: also survive power loss (slower)."
+        ),
+    ] = "normal",
+) -> None:
+    """Run the platform in the foreground until Ctrl-C (or in the background with --detach)."""
+    home = cnai_home()
+    if durability not in ("normal", "full"):
+        raise fail("--durability: must be 'normal' or 'full'")
+    running = _running(home)
+    if running:
+        raise fail(
+            f"cnai is already running at {running[1]} (pid {running[0]}); stop it with `cnai down`"
+        )
+    if quickstart and not quickstart_dir.is_dir():
+        raise fail(
+            f"--quickstart-dir: {quickstart_dir} is not a directory; run from the "
+            "repository root or pass --quickstart-dir"
+        )
+    if detach:
+        _up_detached(home, host, port, durability, quickstart, quickstart_dir)
+        return
+    _up_foreground(home, host, port, durability, quickstart, quickstart_dir)
+
+
+def _up_foreground(
+    home: Path, host: str, port: int, durability: str, quickstart: bool, quickstart_dir: Path
+) -> None:
+    from cnai.platform import PlatformError, PlatformOptions, run_platform
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("httpx", "httpcore", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    options = PlatformOptions(home=home, host=host, port=port, durability=durability)
+
+    def on_ready() -> None:
+        err_console.print(
+            f"cnai {__version__} is serving at {options.url} "
+            f"(state in {home}); press Ctrl-C to stop"
+        )
+        if quickstart:
+            from cnai.cli.quickstart import run_quickstart
+
+            ok = run_quickstart(home / "config.yaml", quickstart_dir)
+            if not ok:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    try:
+        run_platform(options, on_ready)
+    except PlatformError as exc:
+        raise fail(str(exc)) from None
+
+
+def _up_detached(
+    home: Path, host: str, port: int, durability: str, quickstart: bool, quickstart_dir: Path
+) -> None:
+    logs = home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / "platform.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "cnai",
+        "up",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--durability",
+        durability,
+    ]
+    with open(log_path, "ab") as log_file:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://{host}:{port}"
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace").splitlines()[-10:]
+            raise fail("the platform exited during start:\n" + "\n".join(tail))
+        if _ready(url):
+            break
+        time.sleep(0.1)
+    else:
+        proc.terminate()
+        raise fail(f"the platform was not ready after {READY_TIMEOUT_S:.0f}s; see {log_path}")
+    err_console.print(
+        f"cnai {__version__} is running at {url} (pid {proc.pid}); "
+        f"logs in {log_path}; stop it with `cnai down`"
+    )
+    if quickstart:
+        from cnai.cli.quickstart import run_quickstart
+
+        if not run_quickstart(home / "config.yaml", quickstart_dir):
+            raise typer.Exit(1)
+
+
+def down() -> None:
+    """Stop the platform started by `cnai up` (SIGTERM, then SIGKILL after a grace period)."""
+    home = cnai_home()
+    running = _running(home)
+    if not running:
+        err_console.print("cnai is not running")
+        return
+    pid, url = running
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        err_console.print(f"cnai (pid {pid}) did not stop in {STOP_TIMEOUT_S:.0f}s; killed it")
+    else:
+        err_console.print(f"stopped cnai at {url} (pid {pid})")
+
+
+def version() -> None:
+    """Print the client version and, when reachable, the server's."""
+    typer.echo(f"Client Version: {__version__}")
+    try:
+        from cnai.core.client import Client
+
+        with Client(timeout=3.0) as client:
+            typer.echo(f"Server Version: {client.version()['version']}")
+    except Exception as exc:
+        typer.echo(f"Server Version: unavailable ({exc})")

@@ -1,0 +1,1 @@
+"""The HTTP API server: routes, watch streaming, request limits and the OpenAPI document."""

@@ -1,0 +1,108 @@
+"""The Store protocol, shaped so that the Kubernetes API server can implement it.
+
+Rules every implementation keeps (the Kubernetes API's own):
+- resourceVersion is an opaque string; clients only echo it back.
+- one object per write; there are no multi-object transactions.
+- ``update`` changes spec, labels, annotations, finalizers and owner references and
+  keeps status; ``update_status`` changes only status. generation bumps only when the
+  spec changes.
+- ``delete`` of an object with finalizers sets deletionTimestamp and keeps the object
+  until an update removes the last finalizer.
+- ``watch`` resumes after a resourceVersion and raises :class:`~cnai.core.errors.Gone`
+  when that version is older than the retained history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from cnai.core.selectors import FieldSelector, LabelSelector
+
+Obj = dict[str, Any]
+
+
+class WatchEventType(StrEnum):
+    """The kinds of change a watch delivers."""
+
+    ADDED = "ADDED"
+    MODIFIED = "MODIFIED"
+    DELETED = "DELETED"
+    BOOKMARK = "BOOKMARK"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change to one object, with the object as it was after the change."""
+
+    type: WatchEventType
+    object: Obj
+    resource: str = ""
+    resource_version: int = 0
+    raw: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ObjectList:
+    """A consistent list and the resourceVersion to start a watch from."""
+
+    items: list[Obj]
+    resource_version: str
+
+
+class Store(Protocol):
+    """Where objects live. ``resource`` is the kind's plural name (``secrets``)."""
+
+    async def create(self, resource: str, obj: Obj) -> Obj:
+        """Insert a new object; raise AlreadyExists if its name is taken."""
+        ...
+
+    async def get(self, resource: str, namespace: str | None, name: str) -> Obj:
+        """Return one object; raise NotFound."""
+        ...
+
+    async def list(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        label_selector: LabelSelector | None = None,
+        field_selector: FieldSelector | None = None,
+    ) -> ObjectList:
+        """Objects of a resource, in one namespace or all (namespace None)."""
+        ...
+
+    async def update(self, resource: str, obj: Obj) -> Obj:
+        """Replace spec and metadata, keep status; Conflict on a stale resourceVersion."""
+        ...
+
+    async def update_status(self, resource: str, obj: Obj) -> Obj:
+        """Replace only status; Conflict on a stale resourceVersion."""
+        ...
+
+    async def delete(
+        self,
+        resource: str,
+        namespace: str | None,
+        name: str,
+        resource_version: str | None = None,
+    ) -> Obj:
+        """Delete, or mark for deletion while finalizers remain; return the last state."""
+        ...
+
+    def watch(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        label_selector: LabelSelector | None = None,
+        field_selector: FieldSelector | None = None,
+    ) -> AsyncIterator[WatchEvent]:
+        """Changes after ``resource_version``; with None, first the current objects as ADDED."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and end open watches."""
+        ...

@@ -1,0 +1,215 @@
+"""Assembles the kernel, the capabilities and the runtime into the platform `cnai up` runs.
+
+State lives under ``CNAI_HOME``: ``state.db`` (the object store), ``config.yaml``
+(server URL and admin token, mode 0600), ``platform.json`` (pid and address of the
+running platform) and ``logs/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from cnai.core.auth import TokenAuthority
+from cnai.core.config import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    ClientConfig,
+    ConfigError,
+    load_config,
+    write_config,
+)
+from cnai.core.errors import AlreadyExists
+from cnai.core.kernel import DEFAULT_NAMESPACE, register_kernel
+from cnai.core.kinds import Namespace
+from cnai.core.namespaces import NamespaceFinalizer
+from cnai.core.registry import Registry
+from cnai.core.resources import ResourceService
+from cnai.core.server.app import create_app
+from cnai.core.server.body import DEFAULT_MAX_BODY_BYTES
+from cnai.core.store.sqlite import SQLiteStore
+
+log = logging.getLogger("cnai.platform")
+
+
+class PlatformError(Exception):
+    """The platform cannot start; the message says why and what to do."""
+
+
+@dataclass
+class PlatformOptions:
+    """What `cnai up` was asked for."""
+
+    home: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    durability: str = "normal"
+    config_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def build_registry() -> Registry:
+    """The kernel's kinds plus every capability's (capabilities register here)."""
+    registry = Registry()
+    register_kernel(registry)
+    return registry
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves, to fail early with a clear message."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PlatformError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; is cnai already running "
+            "(`cnai down` stops it)? Or pick another port with --port"
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class Platform:
+    """One embedded platform: store, API server and background loops."""
+
+    def __init__(self, options: PlatformOptions) -> None:
+        self.options = options
+        self.home = options.home
+        self.registry = build_registry()
+        self.store: SQLiteStore | None = None
+        self.server: uvicorn.Server | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return self.options.config_path or self.home / "config.yaml"
+
+    @property
+    def state_path(self) -> Path:
+        return self.home / "platform.json"
+
+    async def _bootstrap(self, store: SQLiteStore, tokens: TokenAuthority) -> None:
+        """First-start state: the default namespace and an admin token in the config."""
+        service = ResourceService(self.registry, store)
+        with contextlib.suppress(AlreadyExists):
+            await service.create("namespaces", Namespace.new(DEFAULT_NAMESPACE).to_dict())
+        await tokens.load()
+        if not self._config_token_valid(tokens):
+            token, _ = await tokens.issue(None, "admin (written by cnai up)")
+            write_config(self.config_path, ClientConfig(server=self.options.url, token=token))
+            log.info("wrote admin credentials to %s", self.config_path)
+        else:
+            cfg = load_config(self.config_path)
+            if cfg.server != self.options.url:
+                write_config(
+                    self.config_path,
+                    ClientConfig(
+                        server=self.options.url,
+                        token=cfg.token,
+                        namespace=cfg.namespace,
+                        name=cfg.name,
+                    ),
+                )
+
+    def _config_token_valid(self, tokens: TokenAuthority) -> bool:
+        try:
+            cfg = load_config(self.config_path)
+        except ConfigError:
+            return False
+        if not cfg.token:
+            return False
+        try:
+            return tokens.verify(f"Bearer {cfg.token}").is_admin
+        except Exception:
+            return False
+
+    async def serve(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Run until SIGINT/SIGTERM; ``on_ready`` runs in a thread once serving."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.home, 0o700)
+        sock = bind(self.options.host, self.options.port)
+        store = SQLiteStore(self.home / "state.db", durability=self.options.durability)
+        self.store = store
+        tokens = TokenAuthority(store)
+        await self._bootstrap(store, tokens)
+        service = ResourceService(self.registry, store)
+        app, api = create_app(service, tokens, max_body_bytes=self.options.max_body_bytes)
+        finalizer = NamespaceFinalizer(self.registry, store)
+        loops = [asyncio.create_task(finalizer.run(), name="namespace-finalizer")]
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+            http="httptools",
+            loop="none",
+        )
+        self.server = uvicorn.Server(config)
+        api.ready = True
+        self._write_state()
+        ready_task = asyncio.create_task(self._when_started(on_ready))
+        try:
+            await self.server.serve(sockets=[sock])
+        finally:
+            ready_task.cancel()
+            for task in loops:
+                task.cancel()
+            await finalizer.stop()
+            await store.close()
+            with contextlib.suppress(FileNotFoundError):
+                self.state_path.unlink()
+            sock.close()
+
+    async def _when_started(self, on_ready: Callable[[], None] | None) -> None:
+        assert self.server is not None
+        while not self.server.started:
+            await asyncio.sleep(0.02)
+        log.info("cnai is serving at %s", self.options.url)
+        if on_ready is not None:
+            await asyncio.to_thread(on_ready)
+
+    def _write_state(self) -> None:
+        self.state_path.write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "url": self.options.url,
+                    "home": str(self.home),
+                }
+            )
+        )
+
+
+def run_platform(options: PlatformOptions, on_ready: Callable[[], None] | None = None) -> None:
+    """Serve in the foreground on uvloop until interrupted."""
+    import uvloop
+
+    platform = Platform(options)
+    uvloop.run(platform.serve(on_ready))
+
+
+def read_state(home: Path) -> dict[str, object] | None:
+    """The running platform's pid and URL, if one left its state file."""
+    try:
+        data = json.loads((home / "platform.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
