@@ -607,6 +607,39 @@ class AsyncClient:
         except httpx.TransportError as exc:
             raise _unreachable(self.config.server, exc) from None
 
+    async def resources(self) -> builtins.list[dict[str, Any]]:
+        self._plan.set_discovery(await self._request("GET", PREFIX))
+        return builtins.list(self._plan.resources.values())
+
+    async def whoami(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request("GET", "/auth/v1/whoami")
+        return result
+
+    async def patch(
+        self, kind: Kind, name: str, patch: dict[str, Any], namespace: str | None = None
+    ) -> Resource:
+        ref = await self.ref(kind)
+        out = await self._request(
+            "PATCH",
+            self._plan.path(ref, namespace, name),
+            json=patch,
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        return self._plan.typed(ref, out)
+
+    async def apply_all(
+        self, objs: Iterable[Resource | dict[str, Any]], namespace: str | None = None
+    ) -> builtins.list[ApplyResult]:
+        return [await self.apply(o, namespace) for o in objs]
+
+    async def list_tokens(self) -> builtins.list[dict[str, Any]]:
+        body = await self._request("GET", "/auth/v1/tokens")
+        items: builtins.list[dict[str, Any]] = body["items"]
+        return items
+
+    async def revoke_token(self, token_id: str) -> None:
+        await self._request("DELETE", f"/auth/v1/tokens/{token_id}")
+
     async def create_token(
         self, namespace: str | None = None, description: str = ""
     ) -> dict[str, Any]:

@@ -31,8 +31,9 @@ def desired_state(obj: Obj) -> dict[str, Any]:
 
 def prepare_create(obj: Obj, *, uid: str, now: datetime) -> Obj:
     """Fill the server-owned metadata of a new object; status starts as the client sent it."""
-    out = copy.deepcopy(obj)
-    meta = out.setdefault("metadata", {})
+    # Only metadata is changed: copy it, share the rest (the caller's dict is not touched).
+    out = dict(obj)
+    meta = out["metadata"] = dict(obj.get("metadata") or {})
     meta["uid"] = uid
     meta["creationTimestamp"] = _ts(now)
     meta["generation"] = 1
