@@ -12,8 +12,10 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,10 @@ from cnai.core.store.sqlite import SQLiteStore
 
 log = logging.getLogger("cnai.platform")
 
+# Changes kept for watches to resume from (older versions get 410 Gone); the store
+# trims its history every 1000 writes.
+DEFAULT_WATCH_HISTORY = 50_000
+
 
 class PlatformError(Exception):
     """The platform cannot start; the message says why and what to do."""
@@ -54,6 +60,7 @@ class PlatformOptions:
     port: int = DEFAULT_PORT
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     durability: str = "normal"
+    watch_history: int = DEFAULT_WATCH_HISTORY
     config_path: Path | None = None
 
     @property
@@ -87,6 +94,34 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, ending open watch streams first so shutdown need not wait on them."""
+
+    def __init__(self, config: uvicorn.Config, before_shutdown: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._before_shutdown = before_shutdown
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._before_shutdown()
+        await super().shutdown(sockets)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn re-raises the captured SIGINT/SIGTERM once it has stopped, which would
+        # kill the process before the platform closes its store and removes its state
+        # file; a signal here means "stop cleanly", so it is handled and not re-raised.
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        signals = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in signals}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
 class Platform:
     """One embedded platform: store, API server and background loops."""
 
@@ -95,7 +130,7 @@ class Platform:
         self.home = options.home
         self.registry = build_registry()
         self.store: SQLiteStore | None = None
-        self.server: uvicorn.Server | None = None
+        self.server: _Server | None = None
 
     @property
     def config_path(self) -> Path:
@@ -145,7 +180,11 @@ class Platform:
         self.home.mkdir(parents=True, exist_ok=True)
         os.chmod(self.home, 0o700)
         sock = bind(self.options.host, self.options.port)
-        store = SQLiteStore(self.home / "state.db", durability=self.options.durability)
+        store = SQLiteStore(
+            self.home / "state.db",
+            durability=self.options.durability,
+            watch_history=self.options.watch_history,
+        )
         self.store = store
         tokens = TokenAuthority(store)
         await self._bootstrap(store, tokens)
@@ -162,7 +201,7 @@ class Platform:
             http="httptools",
             loop="none",
         )
-        self.server = uvicorn.Server(config)
+        self.server = _Server(config, before_shutdown=store.broadcaster.close_all)
         api.ready = True
         self._write_state()
         ready_task = asyncio.create_task(self._when_started(on_ready))

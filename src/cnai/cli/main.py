@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cnai.cli import platform_cmds
+from cnai.cli import apply, create, delete, describe, get, platform_cmds
 
 app = typer.Typer(
     name="cnai",
@@ -16,6 +16,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 platform_cmds.register(app)
+# The resource verbs, in the order kubectl's help lists them.
+for module in (create, get, apply, delete, describe):
+    module.register(app)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from cnai.core.config import DEFAULT_HOST, DEFAULT_PORT, cnai_home
 from cnai.version import __version__
 
 READY_TIMEOUT_S = 60.0
+WATCH_HISTORY = 50_000  # keep in sync with cnai.platform.DEFAULT_WATCH_HISTORY
 STOP_TIMEOUT_S = 20.0
 
 
@@ -79,9 +80,18 @@ def up(
             help="normal: survive process crashes; full: also survive power loss (slower)."
         ),
     ] = "normal",
+    watch_history: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Changes kept for watches to resume from; older resourceVersions get 410 Gone.",
+        ),
+    ] = WATCH_HISTORY,
 ) -> None:
     """Run the platform in the foreground until Ctrl-C (or in the background with --detach)."""
     home = cnai_home()
+    if not 1 <= port <= 65535:
+        raise fail("--port: must be between 1 and 65535")
     if durability not in ("normal", "full"):
         raise fail("--durability: must be 'normal' or 'full'")
     running = _running(home)
@@ -95,13 +105,19 @@ def up(
             "repository root or pass --quickstart-dir"
         )
     if detach:
-        _up_detached(home, host, port, durability, quickstart, quickstart_dir)
+        _up_detached(home, host, port, durability, watch_history, quickstart, quickstart_dir)
         return
-    _up_foreground(home, host, port, durability, quickstart, quickstart_dir)
+    _up_foreground(home, host, port, durability, watch_history, quickstart, quickstart_dir)
 
 
 def _up_foreground(
-    home: Path, host: str, port: int, durability: str, quickstart: bool, quickstart_dir: Path
+    home: Path,
+    host: str,
+    port: int,
+    durability: str,
+    watch_history: int,
+    quickstart: bool,
+    quickstart_dir: Path,
 ) -> None:
     from cnai.platform import PlatformError, PlatformOptions, run_platform
 
@@ -110,7 +126,9 @@ def _up_foreground(
     )
     for noisy in ("httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    options = PlatformOptions(home=home, host=host, port=port, durability=durability)
+    options = PlatformOptions(
+        home=home, host=host, port=port, durability=durability, watch_history=watch_history
+    )
 
     def on_ready() -> None:
         err_console.print(
@@ -131,7 +149,13 @@ def _up_foreground(
 
 
 def _up_detached(
-    home: Path, host: str, port: int, durability: str, quickstart: bool, quickstart_dir: Path
+    home: Path,
+    host: str,
+    port: int,
+    durability: str,
+    watch_history: int,
+    quickstart: bool,
+    quickstart_dir: Path,
 ) -> None:
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -147,6 +171,8 @@ def _up_detached(
         str(port),
         "--durability",
         durability,
+        "--watch-history",
+        str(watch_history),
     ]
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(

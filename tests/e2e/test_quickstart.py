@@ -1,0 +1,114 @@
+"""The quickstart as a user runs it: `cnai up --quickstart`, then the CLI, then Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from harness import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cnai(home: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cnai", *args],
+        env={**os.environ, "CNAI_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
+def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> str:
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        seen.append(line)
+        if needle in line:
+            return "".join(seen)
+    raise AssertionError(f"{needle!r} not printed; output was:\n{''.join(seen)}")
+
+
+def test_up_with_quickstart_serves_until_interrupted(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnai", "up", "--port", str(port), "--quickstart"],
+        env={**os.environ, "CNAI_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        output = _wait_for_line(proc, "quickstart succeeded", timeout=60)
+        assert "namespace/quickstart created" in output
+        assert "secret/demo-credentials" in output
+        # Still serving after the summary: the CLI reaches it through the written config.
+        listed = _cnai(home, "get", "secrets", "-n", "quickstart")
+        assert listed.returncode == 0, listed.stderr
+        assert "demo-credentials" in listed.stdout
+        assert "change-me" not in listed.stdout  # the secret's value stays hidden
+        assert (home / "config.yaml").stat().st_mode & 0o777 == 0o600
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    assert code == 0
+    assert not (home / "platform.json").exists()
+
+
+def test_detach_then_down(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port = free_port()
+    started = _cnai(home, "up", "--detach", "--port", str(port))
+    assert started.returncode == 0, started.stderr
+    assert f"127.0.0.1:{port}" in started.stderr
+    try:
+        again = _cnai(home, "up", "--detach", "--port", str(port))
+        assert again.returncode == 1
+        assert "already running" in again.stderr
+        version = _cnai(home, "version")
+        assert "Server Version: 0.1.0" in version.stdout
+    finally:
+        stopped = _cnai(home, "down")
+    assert stopped.returncode == 0
+    assert "stopped" in stopped.stderr
+    assert not (home / "platform.json").exists()
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port = free_port()
+    assert _cnai(home, "up", "--detach", "--port", str(port)).returncode == 0
+    try:
+        created = _cnai(home, "create", "namespace", "kept")
+        assert created.returncode == 0, created.stderr
+    finally:
+        assert _cnai(home, "down").returncode == 0
+    assert _cnai(home, "up", "--detach", "--port", str(port)).returncode == 0
+    try:
+        got = _cnai(home, "get", "namespace", "kept")
+        assert got.returncode == 0, got.stderr
+        assert "kept" in got.stdout
+    finally:
+        _cnai(home, "down")
+
+
+@pytest.mark.parametrize("bad_port", ["0x", "-1"], ids=["port-not-a-number", "negative-port"])
+def test_bad_port_is_a_usage_error(tmp_path: Path, bad_port: str) -> None:
+    result = _cnai(tmp_path / "home", "up", "--port", bad_port)
+    assert result.returncode != 0
+    assert "port" in (result.stderr + result.stdout).lower()
