@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
-from harness import RunningPlatform, start_platform
+from harness import RunningPlatform, start_platform, unique
 
 from cnai import Client
+from cnai.core.kinds import Namespace
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +27,22 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatfo
 def client(platform: RunningPlatform) -> Iterator[Client]:
     with platform.client() as c:
         yield c
+
+
+@pytest.fixture
+def http(platform: RunningPlatform) -> Iterator[httpx.Client]:
+    """A raw HTTP client with the admin token, for requests the SDK would never send."""
+    with httpx.Client(
+        base_url=platform.url,
+        headers={"Authorization": f"Bearer {platform.admin_token()}"},
+        timeout=30,
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def namespace(client: Client) -> str:
+    """A fresh namespace for one test; the session platform is shared."""
+    name = unique("ns")
+    client.create(Namespace.new(name))
+    return name

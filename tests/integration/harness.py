@@ -7,12 +7,28 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from cnai import Client
+
+
+def unique(prefix: str) -> str:
+    """A DNS-1123 name no other test uses (the session platform is shared)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+    """Poll ``predicate`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(0.02)
 
 
 def free_port() -> int:
@@ -46,7 +62,8 @@ class RunningPlatform:
         return Client(config_path=self.config_path, **kw)  # type: ignore[arg-type]
 
     def admin_token(self) -> str:
-        token = self.client().config.token
+        with self.client() as c:
+            token = c.config.token
         assert token
         return token
 
@@ -56,15 +73,20 @@ class RunningPlatform:
             self.proc.wait(timeout=30)
 
 
-def start_platform(home: Path, port: int | None = None, timeout: float = 60.0) -> RunningPlatform:
-    """Start `cnai up` with CNAI_HOME=home and wait until /readyz answers."""
+def start_platform(
+    home: Path,
+    port: int | None = None,
+    timeout: float = 60.0,
+    extra_args: Sequence[str] = (),
+) -> RunningPlatform:
+    """Start `cnai up` with CNAI_HOME=home (and ``extra_args``); wait until /readyz answers."""
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / "test-platform.log"
     env = {**os.environ, "CNAI_HOME": str(home)}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cnai", "up", "--port", str(port)],
+            [sys.executable, "-m", "cnai", "up", "--port", str(port), *extra_args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -27,10 +27,19 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def parse_documents(text: str, source: str = "<input>") -> list[dict[str, Any]]:
-    """Every non-empty document in ``text``; BadRequest names the source and line."""
+def parse_documents(
+    text: str, source: str = "<input>", *, expand_lists: bool = True
+) -> list[dict[str, Any]]:
+    """Every non-empty document in ``text``; BadRequest names the source and line.
+
+    With ``expand_lists``, a ``kind: ...List`` document stands for its items (as in
+    ``kubectl get -o yaml`` output); the API server turns it off, since one request
+    carries one object.
+    """
     try:
         docs = list(yaml.load_all(text, Loader=_NoAliasLoader))
+    except RecursionError:
+        raise BadRequest(f"{source}: malformed YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -42,7 +51,13 @@ def parse_documents(text: str, source: str = "<input>") -> list[dict[str, Any]]:
             continue
         if not isinstance(doc, dict):
             raise BadRequest(f"{source}: document {index + 1} is not a mapping (an object)")
-        if doc.get("kind", "").endswith("List") and isinstance(doc.get("items"), list):
+        kind = doc.get("kind")
+        if (
+            expand_lists
+            and isinstance(kind, str)
+            and kind.endswith("List")
+            and isinstance(doc.get("items"), list)
+        ):
             out.extend(i for i in doc["items"] if isinstance(i, dict))
         else:
             out.append(doc)

@@ -51,8 +51,8 @@ def dns1123_subdomain_error(value: str) -> str | None:
 
 def label_key_error(key: str) -> str | None:
     """Validate a label or annotation key: ``[prefix/]name``."""
-    prefix, _, name = key.rpartition("/")
-    if prefix and (err := dns1123_subdomain_error(prefix)):
+    prefix, slash, name = key.rpartition("/")
+    if slash and (err := dns1123_subdomain_error(prefix)):
         return f"prefix {err}"
     if not name or len(name) > 63 or not LABEL_NAME.match(name):
         return "name part must be 1-63 characters of [A-Za-z0-9_.-], alphanumeric at both ends"

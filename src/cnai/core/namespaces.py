@@ -70,13 +70,19 @@ class NamespaceFinalizer:
             if not info.namespaced:
                 continue
             for obj in (await self.store.list(info.plural, name)).items:
-                remaining += 1
+                obj_name = obj["metadata"]["name"]
                 try:
-                    await self.store.delete(info.plural, name, obj["metadata"]["name"])
+                    left = await self.store.delete(info.plural, name, obj_name)
                 except NotFound:
-                    remaining -= 1
+                    continue
                 except ApiError:
-                    log.warning("could not delete %s/%s in %s", info.plural, obj, name)
+                    # Log the name only: the object may be a Secret.
+                    log.warning("could not delete %s/%s in %s", info.plural, obj_name, name)
+                    remaining += 1
+                    continue
+                # Objects with finalizers stay (marked) until their controllers let go.
+                if left["metadata"].get("finalizers"):
+                    remaining += 1
         return remaining
 
     async def _release(self, name: str) -> None:

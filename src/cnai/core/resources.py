@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from cnai.core.admission import AdmissionChain
-from cnai.core.errors import BadRequest, Forbidden, NotFound
+from cnai.core.errors import BadRequest, FieldError, Forbidden, Invalid, NotFound
 from cnai.core.kernel import DEFAULT_NAMESPACE
 from cnai.core.kinds import NamespacePhase
 from cnai.core.registry import KindInfo, Registry
@@ -104,6 +104,8 @@ class ResourceService:
         old = await self.store.get(plural, ns, name)
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON or YAML object")
+        if status and not isinstance(body.get("metadata", {}), dict):
+            raise Invalid.of([FieldError("metadata", "must be an object")], info.kind, name)
         merged = self._merge_for_status(old, body) if status else body
         obj = self.admission.admit(info, merged, old, namespace=ns, name=name)
         if status:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -107,7 +108,9 @@ class ApiServer:
         try:
             seconds = float(timeout) if timeout else None
         except ValueError:
-            raise BadRequest("timeoutSeconds: must be a number") from None
+            seconds = math.nan  # refused just below, with the rule
+        if seconds is not None and not 0 <= seconds < math.inf:
+            raise BadRequest("timeoutSeconds: must be a finite, non-negative number")
         events = self.service.watch(
             plural,
             namespace,
@@ -119,7 +122,9 @@ class ApiServer:
 
     async def item(self, request: Request) -> Response:
         method = request.method
-        status = request.url.path.endswith("/status") and "name" in request.path_params
+        # The status route is .../{name}/status; an object may itself be named "status".
+        name_param = request.path_params.get("name")
+        status = name_param is not None and request.url.path.endswith(f"/{name_param}/status")
         if method == "GET":
             plural, namespace, name = self._target(request, "get")
             assert name is not None

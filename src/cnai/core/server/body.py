@@ -90,7 +90,7 @@ async def read_object(request: Request) -> dict[str, Any]:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise BadRequest("YAML body is not valid UTF-8") from None
-        docs = parse_documents(text, "request body")
+        docs = parse_documents(text, "request body", expand_lists=False)
         if len(docs) != 1:
             raise BadRequest("send exactly one YAML document per request")
         data = docs[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
@@ -65,6 +66,14 @@ def _op(
             )
         ]
     return op
+
+
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    """OpenAPI requires every ``{template}`` in a path to be declared as a parameter."""
+    return [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{(\w+)}", path)
+    ]
 
 
 def _paths_for(info: KindInfo) -> dict[str, Any]:
@@ -131,6 +140,8 @@ def openapi_document(registry: Registry) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for info in infos:
         paths.update(_paths_for(info))
+    for path, item in paths.items():
+        item["parameters"] = _path_parameters(path)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -17,7 +17,7 @@ import builtins
 import logging
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +32,7 @@ from cnai.core.errors import AlreadyExists, Conflict, Gone, NotFound
 from cnai.core.selectors import FieldSelector, LabelSelector
 from cnai.core.store import strategy
 from cnai.core.store.protocol import Obj, ObjectList, WatchEvent, WatchEventType
-from cnai.core.store.watch import Broadcaster, Subscriber
+from cnai.core.store.watch import Broadcaster, Subscriber, WatchStream
 
 log = logging.getLogger(__name__)
 
@@ -298,11 +298,11 @@ class SQLiteStore:
         except BaseException:
             self.broadcaster.unsubscribe(sub)
             raise
-        return self._stream(sub, events, seen)
+        return WatchStream(self.broadcaster, sub, self._stream(sub, events, seen))
 
     async def _stream(
         self, sub: Subscriber, events: builtins.list[WatchEvent], seen: int
-    ) -> AsyncIterator[WatchEvent]:
+    ) -> AsyncGenerator[WatchEvent, None]:
         try:
             for ev in events:
                 yield ev
@@ -331,7 +331,8 @@ class SQLiteStore:
                 start = int(resource_version)
             except ValueError:
                 raise Gone(f"resourceVersion {resource_version!r} is not valid here") from None
-            events, seen = self._history(sub, start)
+            # A version from the future has nothing to replay yet (and may not fit SQLite).
+            events, seen = self._history(sub, min(start, self._rv))
         return [e for e in events if sub.wants(e)], seen
 
     def _current_objects(self, sub: Subscriber) -> tuple[builtins.list[WatchEvent], int]:

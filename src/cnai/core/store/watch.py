@@ -8,6 +8,7 @@ re-lists and resumes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 from cnai.core.selectors import FieldSelector, LabelSelector
@@ -85,3 +86,35 @@ class Broadcaster:
         for sub in list(self.subscribers):
             sub.offer(WatchEvent(WatchEventType.BOOKMARK, {"closed": True}, sub.resource))
         self.subscribers.clear()
+
+
+class WatchStream:
+    """An open watch whose subscription ends when it is closed, even before its first event.
+
+    Closing a not-yet-started async generator skips its ``finally``, so a watch that is
+    dropped unread (``timeoutSeconds=0``, a client gone before streaming began) would
+    otherwise stay subscribed and keep queueing events forever.
+    """
+
+    def __init__(
+        self,
+        broadcaster: Broadcaster,
+        sub: Subscriber,
+        events: AsyncGenerator[WatchEvent, None],
+    ) -> None:
+        self._broadcaster = broadcaster
+        self._sub = sub
+        self._events = events
+
+    def __aiter__(self) -> WatchStream:
+        return self
+
+    async def __anext__(self) -> WatchEvent:
+        return await anext(self._events)
+
+    async def aclose(self) -> None:
+        self._broadcaster.unsubscribe(self._sub)
+        await self._events.aclose()
+
+    def __del__(self) -> None:
+        self._broadcaster.unsubscribe(self._sub)
