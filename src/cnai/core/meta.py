@@ -10,7 +10,14 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 from pydantic.alias_generators import to_camel
 
 from cnai.version import GROUP_VERSION
@@ -149,6 +156,13 @@ class ObjectMeta(WireModel):
     deletion_timestamp: datetime | None = Field(
         default=None, description="When deletion was requested; set while finalizers remain."
     )
+
+    @model_serializer(mode="wrap")
+    def _omit_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # As in Kubernetes, empty labels, annotations, finalizers and owners are left
+        # out of stored and printed objects; parsing restores them as empty defaults.
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v != {} and v != []}
 
 
 class Condition(WireModel):

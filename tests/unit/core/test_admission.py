@@ -271,7 +271,7 @@ def test_admitted_object_is_normalized_wire_data(registry: Registry) -> None:
     admitted = admit(registry, "secrets", body, namespace="default")
     assert admitted["type"] == "Opaque"
     assert admitted["immutable"] is False
-    assert admitted["metadata"]["labels"] == {}
+    assert "labels" not in admitted["metadata"]  # empty metadata maps are omitted
 
 
 @pytest.mark.parametrize(

@@ -93,14 +93,16 @@ class ApiServer:
             plural, namespace, q.get("labelSelector"), q.get("fieldSelector")
         )
         kind = self.service.kind(plural).kind
-        return json_response(
+        head = to_json(
             {
                 "apiVersion": GROUP_VERSION,
                 "kind": f"{kind}List",
                 "metadata": {"resourceVersion": listed.resource_version},
-                "items": listed.items,
             }
         )
+        # The stored JSON goes out as it is: no parse and re-serialize per object.
+        items = ",".join(listed.raw_items()).encode()
+        return Response(head[:-1] + b',"items":[' + items + b"]}", media_type=JSON)
 
     def _watch(self, request: Request, plural: str, namespace: str | None) -> Response:
         q = request.query_params
@@ -217,22 +219,18 @@ async def _ndjson(events: AsyncIterator[WatchEvent], seconds: float | None) -> A
     """Watch events as newline-delimited JSON, ending after ``seconds`` if given."""
     it = aiter(events)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds if seconds is not None else None
+    deadline = None if seconds is None else loop.time() + seconds
     try:
-        while True:
-            if deadline is None:
-                ev = await anext(it)
-            else:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    return
-                try:
-                    ev = await asyncio.wait_for(anext(it), remaining)
-                except TimeoutError:
-                    return
+        while deadline is None or loop.time() < deadline:
+            # The timeout covers only the wait for the next event, never the yield: a
+            # timeout scope open across a yield would cancel whoever is sending. It is a
+            # timer handle, not a task per event as asyncio.wait_for would create.
+            try:
+                async with asyncio.timeout_at(deadline):
+                    ev = await anext(it)
+            except (TimeoutError, StopAsyncIteration):
+                return
             yield _event_line(ev)
-    except StopAsyncIteration:
-        return
     finally:
         await it.aclose()  # type: ignore[attr-defined]
 

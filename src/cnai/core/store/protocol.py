@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from pydantic_core import from_json, to_json
+
 from cnai.core.selectors import FieldSelector, LabelSelector
 
 Obj = dict[str, Any]
@@ -45,12 +47,38 @@ class WatchEvent:
     raw: str | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
 class ObjectList:
-    """A consistent list and the resourceVersion to start a watch from."""
+    """A consistent list and the resourceVersion to start a watch from.
 
-    items: list[Obj]
-    resource_version: str
+    A store that keeps objects as JSON may hand over that text (``raw``) instead of
+    parsed objects: the API server then writes it out without parsing and serializing
+    every object again, and ``items`` parses it only if someone asks.
+    """
+
+    def __init__(
+        self,
+        items: list[Obj] | None = None,
+        resource_version: str = "",
+        *,
+        raw: list[str] | None = None,
+    ) -> None:
+        if items is None and raw is None:
+            items = []
+        self._items = items
+        self.raw = raw
+        self.resource_version = resource_version
+
+    @property
+    def items(self) -> list[Obj]:
+        if self._items is None:
+            self._items = [from_json(r) for r in self.raw or ()]
+        return self._items
+
+    def raw_items(self) -> list[str]:
+        """The items as JSON text."""
+        if self.raw is None:
+            self.raw = [to_json(i).decode() for i in self.items]
+        return self.raw
 
 
 class Store(Protocol):

@@ -213,7 +213,9 @@ class SQLiteStore:
         # method returns, so the version read next matches the rows.
         rows = self._db.execute(sql + " ORDER BY namespace, name", args).fetchall()
         rv = str(self._rv)
-        items: builtins.list[Obj] = []
+        if not label_selector and not field_selector:
+            return ObjectList(resource_version=rv, raw=[raw for (raw,) in rows])
+        matching: builtins.list[str] = []
         for (raw,) in rows:
             obj: Obj = from_json(raw)
             labels = obj["metadata"].get("labels") or {}
@@ -221,8 +223,8 @@ class SQLiteStore:
                 continue
             if field_selector and not field_selector.matches(obj):
                 continue
-            items.append(obj)
-        return ObjectList(items, rv)
+            matching.append(raw)
+        return ObjectList(resource_version=rv, raw=matching)
 
     async def update(self, resource: str, obj: Obj) -> Obj:
         ns, name = self._key(obj)

@@ -1,0 +1,1 @@
+"""Shared machinery of the benchmarks: servers under test, load generation, watch probes."""
