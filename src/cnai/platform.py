@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, cast
 
 import uvicorn
 
@@ -69,11 +71,21 @@ class PlatformOptions:
         return f"http://{host}:{self.port}"
 
 
-def build_registry() -> Registry:
-    """The kernel's kinds plus every capability's (capabilities register here)."""
-    registry = Registry()
-    register_kernel(registry)
-    return registry
+class Capability(Protocol):
+    """A capability package's entry point: it hands its kinds (and, from the controller
+    manager on, its controllers) to the platform."""
+
+    def register(self, platform: Platform) -> None: ...
+
+
+# The capability packages `cnai up` assembles, in dependency order. Each is a module
+# with a module-level ``register(platform)``; empty until the first one lands.
+CAPABILITIES: tuple[str, ...] = ()
+
+
+def load_capabilities(names: tuple[str, ...] = CAPABILITIES) -> list[Capability]:
+    """Import the capability modules by name."""
+    return [cast(Capability, importlib.import_module(name)) for name in names]
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -125,10 +137,15 @@ class _Server(uvicorn.Server):
 class Platform:
     """One embedded platform: store, API server and background loops."""
 
-    def __init__(self, options: PlatformOptions) -> None:
+    def __init__(
+        self, options: PlatformOptions, capabilities: Sequence[Capability] | None = None
+    ) -> None:
         self.options = options
         self.home = options.home
-        self.registry = build_registry()
+        self.registry = Registry()
+        register_kernel(self.registry)
+        for capability in load_capabilities() if capabilities is None else capabilities:
+            capability.register(self)
         self.store: SQLiteStore | None = None
         self.server: _Server | None = None
 
