@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
@@ -17,6 +17,9 @@ import typer
 from cnai.cli.errors import err_console, fail
 from cnai.core.config import DEFAULT_HOST, DEFAULT_PORT, cnai_home
 from cnai.version import __version__
+
+if TYPE_CHECKING:
+    from cnai.platform import PlatformOptions
 
 READY_TIMEOUT_S = 60.0
 WATCH_HISTORY = 50_000  # keep in sync with cnai.platform.DEFAULT_WATCH_HISTORY
@@ -104,41 +107,36 @@ def up(
             f"--quickstart-dir: {quickstart_dir} is not a directory; run from the "
             "repository root or pass --quickstart-dir"
         )
+    from cnai.platform import PlatformOptions
+
+    options = PlatformOptions(
+        home=home, host=host, port=port, durability=durability, watch_history=watch_history
+    )
+    quick = quickstart_dir if quickstart else None
     if detach:
-        _up_detached(home, host, port, durability, watch_history, quickstart, quickstart_dir)
-        return
-    _up_foreground(home, host, port, durability, watch_history, quickstart, quickstart_dir)
+        _up_detached(options, quick)
+    else:
+        _up_foreground(options, quick)
 
 
-def _up_foreground(
-    home: Path,
-    host: str,
-    port: int,
-    durability: str,
-    watch_history: int,
-    quickstart: bool,
-    quickstart_dir: Path,
-) -> None:
-    from cnai.platform import PlatformError, PlatformOptions, run_platform
+def _up_foreground(options: PlatformOptions, quickstart_dir: Path | None) -> None:
+    from cnai.platform import PlatformError, run_platform
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     for noisy in ("httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    options = PlatformOptions(
-        home=home, host=host, port=port, durability=durability, watch_history=watch_history
-    )
 
     def on_ready() -> None:
         err_console.print(
             f"cnai {__version__} is serving at {options.url} "
-            f"(state in {home}); press Ctrl-C to stop"
+            f"(state in {options.home}); press Ctrl-C to stop"
         )
-        if quickstart:
+        if quickstart_dir is not None:
             from cnai.cli.quickstart import run_quickstart
 
-            ok = run_quickstart(home / "config.yaml", quickstart_dir)
+            ok = run_quickstart(options.home / "config.yaml", quickstart_dir)
             if not ok:
                 os.kill(os.getpid(), signal.SIGTERM)
 
@@ -148,16 +146,8 @@ def _up_foreground(
         raise fail(str(exc)) from None
 
 
-def _up_detached(
-    home: Path,
-    host: str,
-    port: int,
-    durability: str,
-    watch_history: int,
-    quickstart: bool,
-    quickstart_dir: Path,
-) -> None:
-    logs = home / "logs"
+def _up_detached(options: PlatformOptions, quickstart_dir: Path | None) -> None:
+    logs = options.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / "platform.log"
     cmd = [
@@ -166,13 +156,13 @@ def _up_detached(
         "cnai",
         "up",
         "--host",
-        host,
+        options.host,
         "--port",
-        str(port),
+        str(options.port),
         "--durability",
-        durability,
+        options.durability,
         "--watch-history",
-        str(watch_history),
+        str(options.watch_history),
     ]
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(
@@ -182,7 +172,7 @@ def _up_detached(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    url = f"http://{host}:{port}"
+    url = options.url
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -198,10 +188,10 @@ def _up_detached(
         f"cnai {__version__} is running at {url} (pid {proc.pid}); "
         f"logs in {log_path}; stop it with `cnai down`"
     )
-    if quickstart:
+    if quickstart_dir is not None:
         from cnai.cli.quickstart import run_quickstart
 
-        if not run_quickstart(home / "config.yaml", quickstart_dir):
+        if not run_quickstart(options.home / "config.yaml", quickstart_dir):
             raise typer.Exit(1)
 
 
