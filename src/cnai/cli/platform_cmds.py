@@ -33,13 +33,19 @@ def register(app: typer.Typer) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """True while ``pid`` runs. A zombie counts as gone: the detached platform's parent
+    is whatever adopted it, which may reap it late (or never, in a container)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no procfs: trust kill(0)
 
 
 def _ready(url: str) -> bool:
