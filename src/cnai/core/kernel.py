@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import re
 
 from cnai.core.errors import FieldError
 from cnai.core.kinds import Event, Namespace, Secret
+from cnai.core.pods import Node, Pod
+from cnai.core.quantity import parse_quantity
 from cnai.core.registry import Column, KindInfo, Registry
 
 DEFAULT_NAMESPACE = "default"
@@ -43,6 +46,38 @@ def _event_rules(event: Event, old: Event | None) -> list[FieldError]:
     return []
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _pod_rules(pod: Pod, old: Pod | None) -> list[FieldError]:
+    errors = []
+    spec = pod.spec
+    if not spec.command:
+        errors.append(
+            FieldError("spec.command", "is required: the program to run", "FieldValueRequired")
+        )
+    for i, var in enumerate(spec.env):
+        if not _ENV_NAME.match(var.name):
+            errors.append(
+                FieldError(f"spec.env[{i}].name", "must be a C identifier ([A-Za-z_][A-Za-z0-9_]*)")
+            )
+        if (var.value is None) == (var.value_from is None):
+            errors.append(FieldError(f"spec.env[{i}]", "set exactly one of value and valueFrom"))
+    req, lim = spec.resources.requests, spec.resources.limits
+    for name in set(req) & set(lim):
+        if parse_quantity(lim[name]) < parse_quantity(req[name]):
+            errors.append(
+                FieldError(f"spec.resources.limits.{name}", "must be at least the request")
+            )
+    if old is not None and old.spec.model_dump(exclude={"node_name"}) != spec.model_dump(
+        exclude={"node_name"}
+    ):
+        errors.append(
+            FieldError("spec", "a pod's spec cannot change once created (only nodeName may be set)")
+        )
+    return errors
+
+
 KERNEL_KINDS = (
     KindInfo(
         Namespace,
@@ -67,6 +102,25 @@ KERNEL_KINDS = (
         ),
         validators=(_event_rules,),
         has_status=False,
+    ),
+    KindInfo(
+        Pod,
+        columns=(
+            Column("STATUS", "status.phase"),
+            Column("REASON", "status.reason"),
+            Column("EXIT", "status.exitCode"),
+            Column("NODE", "spec.nodeName", wide=True),
+        ),
+        validators=(_pod_rules,),
+    ),
+    KindInfo(
+        Node,
+        columns=(
+            Column("CPU", "status.capacity.cpu"),
+            Column("MEMORY", "status.capacity.memory"),
+            Column("GPU", "status.capacity.gpu"),
+            Column("RUNTIME", "status.runtime", wide=True),
+        ),
     ),
 )
 

@@ -25,10 +25,10 @@ def admit(
     return AdmissionChain().admit(info, body, old, namespace=namespace)
 
 
-def test_register_kernel_registers_the_three_kinds() -> None:
+def test_register_kernel_registers_the_kernel_kinds() -> None:
     registry = Registry()
     register_kernel(registry)
-    assert sorted(i.kind for i in registry) == ["Event", "Namespace", "Secret"]
+    assert sorted(i.kind for i in registry) == ["Event", "Namespace", "Node", "Pod", "Secret"]
 
 
 def test_string_data_is_folded_into_data_and_dropped(registry: Registry) -> None:

@@ -43,7 +43,7 @@ class SecretTwin(Resource):
         pytest.param("NS", "Namespace", id="short-name-any-case"),
         pytest.param("SECRETS", "Secret", id="plural-any-case"),
         pytest.param("ev", "Event", id="event-short-name"),
-        pytest.param("pods", None, id="unknown-kind"),
+        pytest.param("gadgets", None, id="unknown-kind"),
         pytest.param("", None, id="empty-name"),
     ],
 )

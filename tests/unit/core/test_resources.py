@@ -24,8 +24,8 @@ async def service(store: SQLiteStore, registry: Registry) -> ResourceService:
 
 
 async def test_unknown_resource_type_is_not_found(service: ResourceService) -> None:
-    with pytest.raises(NotFound, match="no resource type 'pods'"):
-        await service.list("pods")
+    with pytest.raises(NotFound, match="no resource type 'gadgets'"):
+        await service.list("gadgets")
 
 
 async def test_create_defaults_the_namespace(service: ResourceService) -> None:

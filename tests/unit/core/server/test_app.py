@@ -57,7 +57,7 @@ async def test_whoami_and_version(api: Api) -> None:
 
 async def test_discovery_lists_the_kernel_kinds(api: Api) -> None:
     body = (await api.client.get(PREFIX, headers=api.headers())).json()
-    assert {r["kind"] for r in body["resources"]} == {"Namespace", "Secret", "Event"}
+    assert {r["kind"] for r in body["resources"]} == {"Namespace", "Secret", "Event", "Pod", "Node"}
 
 
 async def test_create_read_update_patch_delete(api: Api) -> None:
@@ -161,7 +161,7 @@ async def test_namespace_token_is_confined_to_its_namespace(
         pytest.param("GET", "/namespaces/default/namespaces", 404, "cluster-scoped", id="ns-in-ns"),
         pytest.param("GET", "/secrets/db", 404, "namespaced", id="namespaced-item-without-ns"),
         pytest.param("POST", "/secrets", 404, "namespaced", id="create-without-namespace"),
-        pytest.param("GET", "/pods", 404, "no resource type 'pods'", id="unknown-kind"),
+        pytest.param("GET", "/gadgets", 404, "no resource type 'gadgets'", id="unknown-kind"),
         pytest.param("GET", "/a/b/c/d/e/f", 404, "no such endpoint", id="unknown-path"),
         pytest.param("POST", "/namespaces/default", 405, "not allowed", id="wrong-method"),
         pytest.param(

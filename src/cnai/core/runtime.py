@@ -1,0 +1,97 @@
+"""The Runtime protocol: what an engine (local processes, Kubernetes, Ray) does for pods.
+
+The pod controller resolves everything a pod needs (env with Secret values, limits,
+GPU indices) into a :class:`PodLaunch`, so runtimes never read the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class PodLaunch:
+    """A pod, resolved for a runtime. ``uid`` identifies it across restarts."""
+
+    uid: str
+    namespace: str
+    name: str
+    command: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    memory_limit_bytes: int | None = None
+    cpu_request: float = 0.0
+    gpu_indices: tuple[int, ...] = ()
+    grace_seconds: float = 30.0
+
+
+class ProcessState(StrEnum):
+    """What a runtime knows of a pod's process: running, exited, or nothing (not found)."""
+
+    RUNNING = "Running"
+    EXITED = "Exited"
+    NOT_FOUND = "NotFound"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A pod's process as the runtime sees it now."""
+
+    state: ProcessState
+    exit_code: int | None = None
+    # Completed (exit 0), Error (non-zero), OOMKilled, Killed (stopped by request),
+    # or another CamelCase reason the runtime knows.
+    reason: str = ""
+    message: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """The machine a runtime runs pods on, for the Node object."""
+
+    name: str
+    capacity: dict[str, str]
+    allocatable: dict[str, str]
+    gpus: list[dict[str, object]] = field(default_factory=list)
+    memory_enforcement: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class Runtime(Protocol):
+    """An engine that runs pods. Every method is idempotent for a given uid."""
+
+    name: str
+
+    async def launch(self, pod: PodLaunch) -> None:
+        """Start the pod's process unless one was already started for this uid."""
+        ...
+
+    async def stop(self, uid: str, grace_seconds: float) -> None:
+        """SIGTERM the pod's processes, SIGKILL after ``grace_seconds``; returns at once."""
+        ...
+
+    async def observe(self, uid: str) -> Observation:
+        """The process's state now (NOT_FOUND if this runtime never started it)."""
+        ...
+
+    async def known_pods(self) -> list[str]:
+        """Uids of every pod this runtime holds state for (running or ended)."""
+        ...
+
+    def logs(self, uid: str, *, follow: bool = False, offset: int = 0) -> AsyncIterator[bytes]:
+        """The pod's output from byte ``offset``; with ``follow``, until the process ends."""
+        ...
+
+    async def remove(self, uid: str) -> None:
+        """Forget an ended pod: delete its logs and state. Stops it first if needed."""
+        ...
+
+    async def node(self) -> NodeInfo:
+        """The machine's capacity and devices."""
+        ...
