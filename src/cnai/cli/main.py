@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cnai.cli import apply, create, delete, describe, get, platform_cmds
+from cnai.cli import apply, create, delete, describe, get, logs, platform_cmds
 
 app = typer.Typer(
     name="cnai",
@@ -17,7 +17,7 @@ app = typer.Typer(
 )
 platform_cmds.register(app)
 # The resource verbs, in the order kubectl's help lists them.
-for module in (create, get, apply, delete, describe):
+for module in (create, get, apply, delete, describe, logs):
     module.register(app)
 
 

@@ -199,6 +199,10 @@ def _unreachable(server: str, exc: Exception) -> Unreachable:
     )
 
 
+def _delete_params(propagation_policy: str | None) -> dict[str, str]:
+    return {} if propagation_policy is None else {"propagationPolicy": str(propagation_policy)}
+
+
 class Client:
     """Synchronous client. Use as a context manager or call :meth:`close`."""
 
@@ -340,10 +344,23 @@ class Client:
         )
         return self._plan.typed(ref, out)
 
-    def delete(self, kind: Kind, name: str, namespace: str | None = None) -> Resource:
-        """Delete (or mark for deletion while finalizers remain); returns the last state."""
+    def delete(
+        self,
+        kind: Kind,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation_policy: str | None = None,
+    ) -> Resource:
+        """Delete (or mark for deletion while finalizers remain); returns the last state.
+
+        ``propagation_policy`` (Background, Foreground or Orphan) says what happens to the
+        objects this one owns; the server's default is Background.
+        """
         ref = self.ref(kind)
-        return self._plan.typed(ref, self._request("DELETE", self._plan.path(ref, namespace, name)))
+        path = self._plan.path(ref, namespace, name)
+        params = _delete_params(propagation_policy)
+        return self._plan.typed(ref, self._request("DELETE", path, params=params))
 
     def apply(self, obj: Resource | dict[str, Any], namespace: str | None = None) -> ApplyResult:
         """Create, or update spec, labels and annotations keeping status; retries conflicts."""
@@ -408,6 +425,25 @@ class Client:
                 for line in resp.iter_lines():
                     if line:
                         yield _event(ref, line)
+        except httpx.TransportError as exc:
+            raise _unreachable(self.config.server, exc) from None
+
+    def logs(
+        self, name: str, namespace: str | None = None, *, follow: bool = False, offset: int = 0
+    ) -> Iterator[bytes]:
+        """A pod's output from byte ``offset``; with ``follow``, until its process ends."""
+        path = f"{PREFIX}/namespaces/{namespace or self.config.namespace}/pods/{name}/log"
+        params = {"offset": str(offset)}
+        if follow:
+            params["follow"] = "true"
+        try:
+            with self._http.stream(
+                "GET", path, params=params, timeout=httpx.Timeout(10.0, read=None)
+            ) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    self._plan.check(resp)
+                yield from resp.iter_bytes()
         except httpx.TransportError as exc:
             raise _unreachable(self.config.server, exc) from None
 
@@ -541,9 +577,17 @@ class AsyncClient:
         )
         return self._plan.typed(ref, await self._request("PUT", path, json=data))  # type: ignore[return-value]
 
-    async def delete(self, kind: Kind, name: str, namespace: str | None = None) -> Resource:
+    async def delete(
+        self,
+        kind: Kind,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation_policy: str | None = None,
+    ) -> Resource:
         ref = await self.ref(kind)
-        data = await self._request("DELETE", self._plan.path(ref, namespace, name))
+        path = self._plan.path(ref, namespace, name)
+        data = await self._request("DELETE", path, params=_delete_params(propagation_policy))
         return self._plan.typed(ref, data)
 
     async def apply(

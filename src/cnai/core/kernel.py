@@ -13,12 +13,20 @@ from cnai.core.registry import Column, KindInfo, Registry
 
 DEFAULT_NAMESPACE = "default"
 NAMESPACE_FINALIZER = "cnai.io/namespace-contents"
+# Held by every Pod until the runtime has stopped its process and removed its files,
+# so that deleting a Pod (or its namespace, or its Job) never leaves a process behind.
+POD_FINALIZER = "cnai.io/pod-runtime"
 
 
 def _namespace_finalizer(ns: Namespace, old: Namespace | None) -> None:
     """Every namespace keeps a finalizer until its contents are deleted."""
     if old is None and NAMESPACE_FINALIZER not in ns.metadata.finalizers:
         ns.metadata.finalizers.append(NAMESPACE_FINALIZER)
+
+
+def _pod_finalizer(pod: Pod, old: Pod | None) -> None:
+    if old is None and POD_FINALIZER not in pod.metadata.finalizers:
+        pod.metadata.finalizers.append(POD_FINALIZER)
 
 
 def _merge_string_data(secret: Secret, old: Secret | None) -> None:
@@ -111,6 +119,7 @@ KERNEL_KINDS = (
             Column("EXIT", "status.exitCode"),
             Column("NODE", "spec.nodeName", wide=True),
         ),
+        defaulters=(_pod_finalizer,),
         validators=(_pod_rules,),
     ),
     KindInfo(

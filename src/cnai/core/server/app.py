@@ -27,9 +27,11 @@ from cnai.core.auth import Principal, TokenAuthority, authorize
 from cnai.core.errors import ApiError, BadRequest, Forbidden, MethodNotAllowed, NotFound
 from cnai.core.patch import merge_patch
 from cnai.core.resources import ResourceService
+from cnai.core.runtime import Runtime
 from cnai.core.server.body import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware, read_object
 from cnai.core.server.openapi import openapi_document
 from cnai.core.store.protocol import WatchEvent, WatchEventType
+from cnai.core.store.strategy import parse_propagation
 from cnai.version import API_GROUP, API_VERSION, GROUP_VERSION, __version__
 
 log = logging.getLogger(__name__)
@@ -134,8 +136,13 @@ class ApiServer:
         if method == "DELETE":
             plural, namespace, name = self._target(request, "delete")
             assert name is not None
-            rv = request.query_params.get("resourceVersion")
-            return json_response(await self.service.delete(plural, namespace, name, rv))
+            q = request.query_params
+            # Checked before anything is touched, so a typo deletes nothing.
+            policy = parse_propagation(q.get("propagationPolicy"))
+            deleted = await self.service.delete(
+                plural, namespace, name, q.get("resourceVersion"), propagation=policy
+            )
+            return json_response(deleted)
         if method in ("PUT", "PATCH"):
             plural, namespace, name = self._target(request, "update")
             assert name is not None
@@ -268,8 +275,11 @@ def create_app(
     tokens: TokenAuthority,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    runtime: Runtime | None = None,
 ) -> tuple[Any, ApiServer]:
     """Build the ASGI app; returns it with the :class:`ApiServer` that holds its state."""
+    from cnai.core.server.logs import log_route
+
     api = ApiServer(service, tokens)
     methods_item = ["GET", "PUT", "PATCH", "DELETE"]
     routes = [
@@ -287,6 +297,7 @@ def create_app(
         Route(PREFIX + "/namespaces/{ns}/{plural}", api.collection, methods=["GET", "POST"]),
         Route(PREFIX + "/namespaces/{ns}/{plural}/{name}", api.item, methods=methods_item),
         Route(PREFIX + "/namespaces/{ns}/{plural}/{name}/status", api.item, methods=methods_item),
+        log_route(api, runtime),
         Route(PREFIX + "/{plural}", api.collection, methods=["GET", "POST"]),
         Route(PREFIX + "/{plural}/{name}", api.item, methods=methods_item),
     ]
