@@ -1,5 +1,8 @@
 """The controller manager: informers, work queues and the reconcilers that run on them."""
 
+from cnai.core.controllers.backoff import Backoff, RateLimiter
+from cnai.core.controllers.informer import Handlers, Informer
+from cnai.core.controllers.manager import Manager
 from cnai.core.controllers.types import (
     ControllerContext,
     ControllerFactory,
@@ -8,12 +11,19 @@ from cnai.core.controllers.types import (
     Request,
     Result,
 )
+from cnai.core.controllers.workqueue import WorkQueue
 
 __all__ = [
+    "Backoff",
     "ControllerContext",
     "ControllerFactory",
     "ControllerSpec",
+    "Handlers",
+    "Informer",
+    "Manager",
+    "RateLimiter",
     "Reconciler",
     "Request",
     "Result",
+    "WorkQueue",
 ]
