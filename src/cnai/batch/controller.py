@@ -1,0 +1,128 @@
+"""The job controller: turns a Job into pods, counts their outcomes, and finishes the job.
+
+Shape (STYLE.md): read; if gone, return; decide in :func:`cnai.batch.decide.decide`;
+perform its actions idempotently; write status only if it changed; requeue for the
+deadline or the time to live. Pods are created and deleted through the
+:class:`ResourceService`, so they pass the same admission chain as a user's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from cnai.batch.api import Job
+from cnai.batch.decide import decide
+from cnai.batch.pods import build_pod, pod_name, pod_selector
+from cnai.core.clock import Clock
+from cnai.core.controllers.types import ControllerContext, ControllerSpec, Request, Result
+from cnai.core.errors import AlreadyExists, ApiError, NotFound
+from cnai.core.events import EventRecorder
+from cnai.core.kinds import EventType
+from cnai.core.pods import Pod
+from cnai.core.resources import ResourceService
+
+log = logging.getLogger("cnai.batch")
+
+JOBS = "jobs"
+PODS = "pods"
+COMPONENT = "job-controller"
+# How soon to look again when a pod name is held by a pod of another job (an older job
+# of the same name whose pods the garbage collector has not removed yet).
+NAME_TAKEN_RETRY_S = 5.0
+
+
+class JobReconciler:
+    """Reconciles one Job at a time against the store."""
+
+    def __init__(self, service: ResourceService, clock: Clock, recorder: EventRecorder) -> None:
+        self.service = service
+        self.clock = clock
+        self.recorder = recorder
+
+    async def reconcile(self, request: Request) -> Result:
+        # 1. Read; a job that is gone or going needs nothing (the GC removes its pods).
+        try:
+            raw = await self.service.get(JOBS, request.namespace, request.name)
+        except NotFound:
+            return Result()
+        job = Job.model_validate(raw)
+        if job.metadata.deletion_timestamp is not None:
+            return Result()
+        listed = await self.service.list(PODS, job.metadata.namespace, pod_selector(job))
+        pods = [Pod.model_validate(p) for p in listed.items]
+        # 2. Decide.
+        decision = decide(job, pods, self.clock.now())
+        # 3. Act: stop pods, then start pods.
+        for name in decision.delete:
+            await self._delete_pod(job, name)
+        taken = [a for a in decision.create if not await self._create_pod(job, a)]
+        decision.skipped_creates(len(taken))
+        # 4. Write status only if it changed; Events follow the write they describe.
+        version = job.metadata.resource_version
+        if decision.status != job.status:
+            body = job.model_copy(update={"status": decision.status}).to_dict()
+            written = await self.service.update(
+                JOBS, body, job.metadata.namespace, job.metadata.name, status=True
+            )
+            version = written["metadata"]["resourceVersion"]
+        for note in decision.notes:
+            await self.recorder.record(job, note.type, note.reason, note.message)
+        # 5. Past its time to live, the job goes; its pods follow by owner reference.
+        if decision.delete_job:
+            await self._delete_job(job, version)
+            return Result()
+        requeue = decision.requeue_after
+        if taken:
+            requeue = NAME_TAKEN_RETRY_S if requeue is None else min(requeue, NAME_TAKEN_RETRY_S)
+        return Result(requeue_after=requeue)
+
+    async def _create_pod(self, job: Job, attempt: int) -> bool:
+        """Create one attempt's pod; False if its name is held by another job's pod."""
+        pod = build_pod(job, attempt)
+        try:
+            await self.service.create(PODS, pod.to_dict(), job.metadata.namespace)
+        except AlreadyExists:
+            return await self._is_ours(job, pod_name(job.metadata.name, attempt))
+        except ApiError as exc:
+            await self.recorder.record(
+                job, EventType.WARNING, "FailedCreate", f"Error creating pod: {exc.message}"
+            )
+            raise
+        await self.recorder.record(
+            job, EventType.NORMAL, "SuccessfulCreate", f"Created pod: {pod.metadata.name}"
+        )
+        return True
+
+    async def _is_ours(self, job: Job, name: str) -> bool:
+        # Ours (a run the pod list did not show yet): nothing to do. Another job's: wait.
+        try:
+            existing = Pod.model_validate(
+                await self.service.get(PODS, job.metadata.namespace, name)
+            )
+        except NotFound:
+            return False  # gone again since; the next reconcile creates it
+        if any(ref.uid == job.metadata.uid for ref in existing.metadata.owner_references):
+            return True
+        log.info("pod %s/%s belongs to another job; retrying", job.metadata.namespace, name)
+        return False
+
+    async def _delete_pod(self, job: Job, name: str) -> None:
+        try:
+            await self.service.delete(PODS, job.metadata.namespace, name)
+        except NotFound:
+            return
+        await self.recorder.record(
+            job, EventType.NORMAL, "SuccessfulDelete", f"Deleted pod: {name}"
+        )
+
+    async def _delete_job(self, job: Job, version: str | None) -> None:
+        # At the version just read or written: a job edited meanwhile is looked at again.
+        with contextlib.suppress(NotFound):
+            await self.service.delete(JOBS, job.metadata.namespace, job.metadata.name, version)
+
+
+def job_controller(ctx: ControllerContext) -> ControllerSpec:
+    """The ControllerFactory of the job controller."""
+    reconciler = JobReconciler(ctx.service, ctx.clock, ctx.recorder(COMPONENT))
+    return ControllerSpec(name=COMPONENT, kind=JOBS, reconciler=reconciler, owns=(PODS,))
