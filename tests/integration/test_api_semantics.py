@@ -13,8 +13,9 @@ import pytest
 from harness import RunningPlatform, unique, wait_until
 
 from cnai import AsyncClient, Client
-from cnai.core.errors import AlreadyExists, Conflict, Forbidden, Invalid, NotFound
+from cnai.core.errors import AlreadyExists, BadRequest, Conflict, Forbidden, Invalid, NotFound
 from cnai.core.kinds import Event, Namespace, NamespacePhase, ObjectReference, Secret
+from cnai.core.meta import ObjectMeta
 
 API = "/apis/cnai.io/v1alpha1"
 
@@ -380,3 +381,17 @@ async def test_async_client_round_trip(platform: RunningPlatform) -> None:
             await ac.get(Secret, "s", ns)
         generic = await ac.get("ns", ns)
         assert generic.kind == "Namespace"
+
+
+@pytest.mark.anyio
+async def test_async_client_delete_with_a_propagation_policy(platform: RunningPlatform) -> None:
+    ns = unique("async-orphan")
+    async with AsyncClient(config_path=platform.config_path) as ac:
+        await ac.create(Namespace.new(ns))
+        held = ObjectMeta(name="s", namespace=ns, finalizers=["test.cnai.io/hold"])
+        await ac.create(Secret(metadata=held))
+        marked = await ac.delete(Secret, "s", ns, propagation_policy="Orphan")
+        assert marked.metadata.deletion_timestamp is not None
+        assert "orphan" in marked.metadata.finalizers
+        with pytest.raises(BadRequest, match="propagationPolicy"):
+            await ac.delete(Secret, "s", ns, propagation_policy="orphan")

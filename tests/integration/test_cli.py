@@ -27,8 +27,9 @@ from typer.testing import CliRunner
 from cnai import Client
 from cnai.cli.errors import run_cli
 from cnai.cli.main import app
+from cnai.core.errors import NotFound
 from cnai.core.kinds import Event, EventSource, EventType, Namespace, ObjectReference, Secret
-from cnai.core.meta import ObjectMeta, now
+from cnai.core.meta import ObjectMeta, OwnerReference, now
 
 PLAIN = "s3cr3t-do-not-print"
 ENCODED = base64.b64encode(PLAIN.encode()).decode()
@@ -426,6 +427,65 @@ def test_delete_from_file_and_finalizers_mark_for_deletion(
     assert ran.code == 0, ran.err
     # Namespaces keep a finalizer until their contents are gone.
     assert ran.lines == ['secret "s" deleted', f'namespace "{name}" marked for deletion']
+
+
+def owner_and_child(client: Client, ns: str) -> str:
+    """Secret ``owner`` and secret ``child`` owned by it (blocking); returns owner's uid."""
+    owner = client.create(Secret(metadata=ObjectMeta(name="owner", namespace=ns)))
+    uid = owner.metadata.uid
+    assert uid
+    ref = OwnerReference(kind="Secret", name="owner", uid=uid, block_owner_deletion=True)
+    client.create(Secret(metadata=ObjectMeta(name="child", namespace=ns, owner_references=[ref])))
+    return uid
+
+
+def wait_gone(client: Client, name: str, ns: str) -> None:
+    deadline = time.monotonic() + WATCH_DEADLINE_S
+    while time.monotonic() < deadline:
+        try:
+            client.get(Secret, name, ns)
+        except NotFound:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"secret {name} was not deleted")
+
+
+@pytest.mark.parametrize(
+    ("cascade", "line"),
+    [
+        pytest.param([], 'secret "owner" deleted', id="default-is-background"),
+        pytest.param(["--cascade=background"], 'secret "owner" deleted', id="background"),
+        pytest.param(
+            ["--cascade", "foreground"], 'secret "owner" marked for deletion', id="foreground"
+        ),
+    ],
+)
+def test_delete_cascades_to_dependents(
+    platform: RunningPlatform, client: Client, ns: str, cascade: list[str], line: str
+) -> None:
+    owner_and_child(client, ns)
+    ran = cnai(platform, "delete", "secret", "owner", "-n", ns, *cascade)
+    assert ran.code == 0, ran.err
+    assert ran.lines == [line]
+    wait_gone(client, "child", ns)
+    wait_gone(client, "owner", ns)
+
+
+def test_delete_cascade_orphan_keeps_dependents(
+    platform: RunningPlatform, client: Client, ns: str
+) -> None:
+    owner_and_child(client, ns)
+    ran = cnai(platform, "delete", "secret", "owner", "-n", ns, "--cascade=orphan")
+    assert ran.code == 0, ran.err
+    assert ran.lines == ['secret "owner" marked for deletion']
+    wait_gone(client, "owner", ns)
+    assert client.get(Secret, "child", ns).metadata.owner_references == []
+
+
+def test_delete_cascade_refuses_an_unknown_value(platform: RunningPlatform, ns: str) -> None:
+    ran = cnai(platform, "delete", "secret", "x", "-n", ns, "--cascade=sideways")
+    assert ran.code == 2
+    assert "--cascade" in ran.err
 
 
 # -- create ----------------------------------------------------------------------------

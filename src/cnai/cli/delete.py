@@ -1,13 +1,16 @@
 """`cnai delete`: delete named objects, or the objects a manifest describes.
 
 An object with finalizers is only marked for deletion (its controllers finish the job);
-the output says which of the two happened. Failures are reported one by one and make
+the output says which of the two happened. ``--cascade`` is kubectl's: background
+(default) deletes the object now and its dependents after, foreground deletes the
+dependents first, orphan keeps them. Failures are reported one by one and make
 the command exit 1 at the end.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Any
 
 import click
@@ -18,10 +21,23 @@ from cnai.cli.errors import print_api_error
 from cnai.cli.options import FilenameOpt, NamespaceOpt, connect, namespace_or_default
 from cnai.core.client import Client
 from cnai.core.errors import ApiError, NotFound
+from cnai.core.store.protocol import PropagationPolicy
 
 
 def register(app: typer.Typer) -> None:
     app.command("delete")(delete)
+
+
+class Cascade(StrEnum):
+    """kubectl's --cascade values, each a deletion propagation policy."""
+
+    BACKGROUND = "background"
+    FOREGROUND = "foreground"
+    ORPHAN = "orphan"
+
+    @property
+    def policy(self) -> PropagationPolicy:
+        return PropagationPolicy(self.value.capitalize())
 
 
 @dataclass(frozen=True)
@@ -51,13 +67,27 @@ def delete(
     ignore_not_found: Annotated[
         bool, typer.Option("--ignore-not-found", help="Treat a missing object as deleted.")
     ] = False,
+    cascade: Annotated[
+        Cascade,
+        typer.Option(
+            "--cascade",
+            help="What happens to the objects these own: background (delete them after), "
+            "foreground (delete them first) or orphan (keep them).",
+            case_sensitive=False,
+        ),
+    ] = Cascade.BACKGROUND,
 ) -> None:
     """Delete objects by kind and name, or those described by manifests (-f)."""
     failed = 0
     with connect() as client:
         for target in _targets(client, kind, names or [], namespace, filename):
             try:
-                obj = client.delete(target.kind, target.name, target.namespace)
+                obj = client.delete(
+                    target.kind,
+                    target.name,
+                    target.namespace,
+                    propagation_policy=cascade.policy.value,
+                )
             except NotFound as exc:
                 if not ignore_not_found:
                     print_api_error(exc)

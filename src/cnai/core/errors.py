@@ -158,6 +158,13 @@ class ServiceUnavailable(ApiError):
     reason = "ServiceUnavailable"
 
 
+class InsufficientStorage(ApiError):
+    """The disk under the state directory is full; the write was rolled back."""
+
+    code = 507
+    reason = "InsufficientStorage"
+
+
 _BY_REASON: dict[str, type[ApiError]] = {
     c.reason: c
     for c in (
@@ -173,6 +180,7 @@ _BY_REASON: dict[str, type[ApiError]] = {
         UnsupportedMediaType,
         Invalid,
         ServiceUnavailable,
+        InsufficientStorage,
     )
 }
 _BY_CODE: dict[int, type[ApiError]] = {
@@ -187,6 +195,7 @@ _BY_CODE: dict[int, type[ApiError]] = {
     415: UnsupportedMediaType,
     422: Invalid,
     503: ServiceUnavailable,
+    507: InsufficientStorage,
 }
 
 

@@ -126,13 +126,20 @@ class ResourceService:
         return merged
 
     async def delete(
-        self, plural: str, namespace: str | None, name: str, resource_version: str | None = None
+        self,
+        plural: str,
+        namespace: str | None,
+        name: str,
+        resource_version: str | None = None,
+        *,
+        propagation: str | None = None,
     ) -> Obj:
+        """Delete one object; ``propagation`` is Background (default), Foreground or Orphan."""
         info = self.kind(plural)
         if plural == NAMESPACES and name == DEFAULT_NAMESPACE:
             raise Forbidden("namespace 'default' cannot be deleted")
         ns = namespace if info.namespaced else None
-        obj = await self.store.delete(plural, ns, name, resource_version)
+        obj = await self.store.delete(plural, ns, name, resource_version, propagation)
         if plural == NAMESPACES and obj["metadata"].get("deletionTimestamp"):
             status = obj.get("status") or {}
             if status.get("phase") != NamespacePhase.TERMINATING:

@@ -74,6 +74,29 @@ class ObjectBuilder:
         self._meta["finalizers"] = list(names)
         return self
 
+    def owned_by(
+        self, owner: Mapping[str, Any], *, block: bool = False, controller: bool = False
+    ) -> Self:
+        """Add an ownerReference to a stored object (its kind, name and uid)."""
+        ref = {
+            "apiVersion": GROUP_VERSION,
+            "kind": owner["kind"],
+            "name": owner["metadata"]["name"],
+            "uid": owner["metadata"]["uid"],
+        }
+        if block:
+            ref["blockOwnerDeletion"] = True
+        if controller:
+            ref["controller"] = True
+        self._meta.setdefault("ownerReferences", []).append(ref)
+        return self
+
+    def owner_ref(self, kind: str, name: str, uid: str) -> Self:
+        """Add an ownerReference to an object that need not exist."""
+        ref = {"apiVersion": GROUP_VERSION, "kind": kind, "name": name, "uid": uid}
+        self._meta.setdefault("ownerReferences", []).append(ref)
+        return self
+
     def rv(self, version: str) -> Self:
         self._meta["resourceVersion"] = version
         return self
@@ -179,3 +202,8 @@ def make_namespace(name: str) -> ObjectBuilder:
 
 def make_event(name: str, namespace: str | None = "default") -> EventBuilder:
     return EventBuilder("Event", name, namespace).about("Pod", "p")
+
+
+def make_pod(name: str, namespace: str | None = "default") -> ObjectBuilder:
+    """A pod as the store holds it (status included, as a runtime would write it)."""
+    return ObjectBuilder("Pod", name, namespace).spec(command=["true"])

@@ -12,6 +12,7 @@ from cnai.core.errors import (
     FieldError,
     Forbidden,
     Gone,
+    InsufficientStorage,
     Invalid,
     MethodNotAllowed,
     NotFound,
@@ -34,6 +35,7 @@ ALL = [
     (UnsupportedMediaType, 415, "UnsupportedMediaType"),
     (Invalid, 422, "Invalid"),
     (ServiceUnavailable, 503, "ServiceUnavailable"),
+    (InsufficientStorage, 507, "InsufficientStorage"),
 ]
 
 

@@ -7,7 +7,9 @@ Rules every implementation keeps (the Kubernetes API's own):
   keeps status; ``update_status`` changes only status. generation bumps only when the
   spec changes.
 - ``delete`` of an object with finalizers sets deletionTimestamp and keeps the object
-  until an update removes the last finalizer.
+  until an update removes the last finalizer. A ``Foreground`` or ``Orphan``
+  propagation adds the garbage collector's finalizer (:data:`FOREGROUND_FINALIZER`,
+  :data:`ORPHAN_FINALIZER`) and marks the object in the same write.
 - ``watch`` resumes after a resourceVersion and raises :class:`~cnai.core.errors.Gone`
   when that version is older than the retained history.
 """
@@ -24,6 +26,35 @@ from pydantic_core import from_json, to_json
 from cnai.core.selectors import FieldSelector, LabelSelector
 
 Obj = dict[str, Any]
+
+# Kubernetes' names, so the same objects mean the same thing on a real cluster.
+FOREGROUND_FINALIZER = "foregroundDeletion"
+ORPHAN_FINALIZER = "orphan"
+
+
+class PropagationPolicy(StrEnum):
+    """What deleting an owner does to its dependents (Kubernetes' DeleteOptions).
+
+    Background: the owner goes now and the garbage collector deletes its dependents
+    afterwards. Foreground: the owner stays, marked and holding
+    :data:`FOREGROUND_FINALIZER`, until the dependents that block it are gone. Orphan:
+    the dependents are kept and lose their reference to the owner, then the owner goes.
+    """
+
+    BACKGROUND = "Background"
+    FOREGROUND = "Foreground"
+    ORPHAN = "Orphan"
+
+    @property
+    def finalizer(self) -> str | None:
+        """The finalizer this policy puts on the deleted object, if any."""
+        return _POLICY_FINALIZERS.get(self)
+
+
+_POLICY_FINALIZERS = {
+    PropagationPolicy.FOREGROUND: FOREGROUND_FINALIZER,
+    PropagationPolicy.ORPHAN: ORPHAN_FINALIZER,
+}
 
 
 class WatchEventType(StrEnum):
@@ -116,8 +147,12 @@ class Store(Protocol):
         namespace: str | None,
         name: str,
         resource_version: str | None = None,
+        propagation: str | None = None,
     ) -> Obj:
-        """Delete, or mark for deletion while finalizers remain; return the last state."""
+        """Delete, or mark for deletion while finalizers remain; return the last state.
+
+        ``propagation`` is a :class:`PropagationPolicy` value; None means Background.
+        """
         ...
 
     def watch(

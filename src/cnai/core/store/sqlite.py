@@ -28,7 +28,7 @@ from alembic.config import Config
 from pydantic_core import from_json, to_json
 from sqlalchemy import Connection, create_engine
 
-from cnai.core.errors import AlreadyExists, Conflict, Gone, NotFound
+from cnai.core.errors import AlreadyExists, ApiError, Conflict, Gone, InsufficientStorage, NotFound
 from cnai.core.selectors import FieldSelector, LabelSelector
 from cnai.core.store import strategy
 from cnai.core.store.protocol import Obj, ObjectList, WatchEvent, WatchEventType
@@ -54,6 +54,14 @@ _INSERT_CHANGE = (
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """True for SQLite's "database or disk is full" (SQLITE_FULL), whatever the statement."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
 
 
 def alembic_config(connection: Connection) -> Config:
@@ -85,6 +93,7 @@ class SQLiteStore:
         watch_history: int = 50_000,
         clock: Callable[[], datetime] = _utcnow,
         migrate_to: str = "head",
+        max_page_count: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.clock = clock
@@ -96,6 +105,8 @@ class SQLiteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
         self._db.execute("PRAGMA busy_timeout=5000")
+        if max_page_count is not None:
+            self.set_max_page_count(max_page_count)
         last = self._scalar("SELECT max(rv) FROM changes")
         last_obj = self._scalar("SELECT max(rv) FROM objects")
         first = self._scalar("SELECT min(rv) FROM changes")
@@ -108,18 +119,37 @@ class SQLiteStore:
         row = self._db.execute(sql).fetchone()
         return row[0] if row else None
 
+    def set_max_page_count(self, pages: int) -> None:
+        """Cap the database file at ``pages`` pages, as a full disk would (for tests)."""
+        self._db.execute(f"PRAGMA max_page_count={int(pages)}")
+
     @contextmanager
     def _tx(self) -> Iterator[None]:
-        """One atomic write transaction; rolled back (and the version counter kept) on error."""
+        """One atomic write transaction; rolled back (and the version counter kept) on error.
+
+        A full disk (SQLITE_FULL) becomes :class:`InsufficientStorage` once the
+        transaction is rolled back, so the caller learns that nothing was written.
+        """
         rv_before = self._rv
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            # SQLite may already have rolled back by itself (it does on some SQLITE_FULL).
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             self._rv = rv_before
+            if _is_disk_full(exc):
+                raise self._disk_full() from None
             raise
-        self._db.execute("COMMIT")
+
+    def _disk_full(self) -> InsufficientStorage:
+        log.error("the object store %s is full; a write was refused and rolled back", self.path)
+        return InsufficientStorage(
+            f"the disk under CNAI_HOME is full (object store {self.path}); nothing was "
+            "written. Free some space and retry"
+        )
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -160,8 +190,13 @@ class SQLiteStore:
         floor = self._rv - self.watch_history
         if floor <= self._compacted:
             return
-        with self._tx():
-            self._db.execute("DELETE FROM changes WHERE rv <= ?", (floor,))
+        try:
+            with self._tx():
+                self._db.execute("DELETE FROM changes WHERE rv <= ?", (floor,))
+        except ApiError:
+            # The write that triggered this has committed; trimming waits for the next round.
+            log.warning("could not trim the change history of %s; will retry", self.path)
+            return
         self._compacted = floor
 
     @staticmethod
@@ -252,18 +287,20 @@ class SQLiteStore:
         namespace: str | None,
         name: str,
         resource_version: str | None = None,
+        propagation: str | None = None,
     ) -> Obj:
+        policy = strategy.parse_propagation(propagation)
         with self._tx():
             old = self._load(resource, namespace or "", name)
             self._check_rv(old, resource_version)
-            if old["metadata"].get("finalizers"):
-                if old["metadata"].get("deletionTimestamp"):
-                    return old
-                new = strategy.mark_deleted(old, self.clock())
-                ev = self._write(resource, new)
-            else:
+            new = strategy.prepare_delete(old, self.clock(), policy)
+            if new is old:
+                return old
+            if new is None:
                 ev = self._remove(resource, old)
                 new = ev.object
+            else:
+                ev = self._write(resource, new)
         self._after_commit(ev)
         return new
 

@@ -10,8 +10,8 @@ import copy
 from datetime import datetime
 from typing import Any
 
-from cnai.core.errors import FieldError, Invalid
-from cnai.core.store.protocol import Obj
+from cnai.core.errors import BadRequest, FieldError, Invalid
+from cnai.core.store.protocol import Obj, PropagationPolicy
 
 # Top-level keys that are not part of "spec" for generation purposes. Every other
 # top-level key (spec, or data/type for a Secret) is desired state.
@@ -81,6 +81,40 @@ def mark_deleted(old: Obj, now: datetime) -> Obj:
     """Mark an object with finalizers as being deleted (idempotent)."""
     out = copy.deepcopy(old)
     out["metadata"].setdefault("deletionTimestamp", _ts(now))
+    return out
+
+
+def parse_propagation(value: str | None) -> PropagationPolicy:
+    """The propagation policy a delete asked for (Background when None)."""
+    if value is None:
+        return PropagationPolicy.BACKGROUND
+    try:
+        return PropagationPolicy(value)
+    except ValueError:
+        allowed = ", ".join(p.value for p in PropagationPolicy)
+        raise BadRequest(f"propagationPolicy: must be one of {allowed}") from None
+
+
+def prepare_delete(old: Obj, now: datetime, propagation: PropagationPolicy) -> Obj | None:
+    """The object after a delete request, or None when it must be removed now.
+
+    Foreground and Orphan put their finalizer on the object (replacing the other one,
+    as Kubernetes does) and mark it, in one write. Returns ``old`` itself when the
+    request changes nothing (already marked with the same finalizers).
+    """
+    finalizers = list(old["metadata"].get("finalizers") or [])
+    wanted = propagation.finalizer
+    if wanted is not None:
+        others = {p.finalizer for p in PropagationPolicy} - {wanted, None}
+        finalizers = [f for f in finalizers if f not in others]
+        if wanted not in finalizers:
+            finalizers.append(wanted)
+    if not finalizers:
+        return None
+    if old["metadata"].get("deletionTimestamp") and finalizers == old["metadata"].get("finalizers"):
+        return old
+    out = mark_deleted(old, now)
+    out["metadata"]["finalizers"] = finalizers
     return out
 
 
