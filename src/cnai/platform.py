@@ -16,14 +16,15 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, cast
 
 import uvicorn
 
 from cnai.core.auth import TokenAuthority
+from cnai.core.clock import RealClock
 from cnai.core.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -32,15 +33,21 @@ from cnai.core.config import (
     load_config,
     write_config,
 )
+from cnai.core.controllers import ControllerContext, ControllerFactory
+from cnai.core.controllers.manager import Manager
 from cnai.core.errors import AlreadyExists
+from cnai.core.events import EventRecorder
+from cnai.core.gc import GarbageCollector
 from cnai.core.kernel import DEFAULT_NAMESPACE, register_kernel
 from cnai.core.kinds import Namespace
+from cnai.core.kubelet import pod_controller, sweep_orphans, sync_node
 from cnai.core.namespaces import NamespaceFinalizer
 from cnai.core.registry import Registry
 from cnai.core.resources import ResourceService
 from cnai.core.server.app import create_app
 from cnai.core.server.body import DEFAULT_MAX_BODY_BYTES
 from cnai.core.store.sqlite import SQLiteStore
+from cnai.runtimes.local import LocalRuntime
 
 log = logging.getLogger("cnai.platform")
 
@@ -79,8 +86,8 @@ class Capability(Protocol):
 
 
 # The capability packages `cnai up` assembles, in dependency order. Each is a module
-# with a module-level ``register(platform)``; empty until the first one lands.
-CAPABILITIES: tuple[str, ...] = ()
+# with a module-level ``register(platform)``.
+CAPABILITIES: tuple[str, ...] = ("cnai.batch",)
 
 
 def load_capabilities(names: tuple[str, ...] = CAPABILITIES) -> list[Capability]:
@@ -106,15 +113,39 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+@dataclass
+class _Background:
+    """The platform's loops, stopped once however shutdown begins."""
+
+    manager: Manager
+    gc: GarbageCollector
+    finalizer: NamespaceFinalizer
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    stopped: bool = False
+
+    async def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        await self.manager.stop(timeout=5.0)
+        await self.gc.stop()
+        await self.finalizer.stop()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, ending open watch streams first so shutdown need not wait on them."""
 
-    def __init__(self, config: uvicorn.Config, before_shutdown: Callable[[], None]) -> None:
+    def __init__(
+        self, config: uvicorn.Config, before_shutdown: Callable[[], Awaitable[None]]
+    ) -> None:
         super().__init__(config)
         self._before_shutdown = before_shutdown
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self._before_shutdown()
+        await self._before_shutdown()
         await super().shutdown(sockets)
 
     @contextlib.contextmanager
@@ -143,6 +174,9 @@ class Platform:
         self.options = options
         self.home = options.home
         self.registry = Registry()
+        # Capabilities append factories here; each builds its controller once the
+        # store and runtime exist.
+        self.controller_factories: list[ControllerFactory] = []
         register_kernel(self.registry)
         for capability in load_capabilities() if capabilities is None else capabilities:
             capability.register(self)
@@ -206,9 +240,11 @@ class Platform:
         tokens = TokenAuthority(store)
         await self._bootstrap(store, tokens)
         service = ResourceService(self.registry, store)
-        app, api = create_app(service, tokens, max_body_bytes=self.options.max_body_bytes)
-        finalizer = NamespaceFinalizer(self.registry, store)
-        loops = [asyncio.create_task(finalizer.run(), name="namespace-finalizer")]
+        runtime = LocalRuntime(self.home / "pods")
+        background = await self._start_background(store, service, runtime)
+        app, api = create_app(
+            service, tokens, max_body_bytes=self.options.max_body_bytes, runtime=runtime
+        )
         config = uvicorn.Config(
             app,
             log_level="warning",
@@ -218,7 +254,13 @@ class Platform:
             http="httptools",
             loop="none",
         )
-        self.server = _Server(config, before_shutdown=store.broadcaster.close_all)
+
+        async def before_shutdown() -> None:
+            # Controllers first (they write through the store), then the watch streams.
+            await background.stop()
+            store.broadcaster.close_all()
+
+        self.server = _Server(config, before_shutdown=before_shutdown)
         api.ready = True
         self._write_state()
         ready_task = asyncio.create_task(self._when_started(on_ready))
@@ -226,13 +268,40 @@ class Platform:
             await self.server.serve(sockets=[sock])
         finally:
             ready_task.cancel()
-            for task in loops:
-                task.cancel()
-            await finalizer.stop()
+            await background.stop()
             await store.close()
             with contextlib.suppress(FileNotFoundError):
                 self.state_path.unlink()
             sock.close()
+
+    async def _start_background(
+        self, store: SQLiteStore, service: ResourceService, runtime: LocalRuntime
+    ) -> _Background:
+        """The runtime's Node, then the controller manager, the GC and the namespace loop."""
+        clock = RealClock()
+        node_name = await sync_node(service, runtime)
+        await sweep_orphans(service, runtime)
+        ctx = ControllerContext(
+            registry=self.registry,
+            store=store,
+            service=service,
+            clock=clock,
+            runtime=runtime,
+            recorder=lambda component: EventRecorder(store, component),
+        )
+        manager = Manager(store, self.registry, clock)
+        manager.add(pod_controller(node_name)(ctx))
+        for factory in self.controller_factories:
+            manager.add(factory(ctx))
+        gc = GarbageCollector(self.registry, store, clock)
+        finalizer = NamespaceFinalizer(self.registry, store)
+        background = _Background(manager, gc, finalizer)
+        await manager.start()
+        background.tasks = [
+            asyncio.create_task(gc.run(), name="garbage-collector"),
+            asyncio.create_task(finalizer.run(), name="namespace-finalizer"),
+        ]
+        return background
 
     async def _when_started(self, on_ready: Callable[[], None] | None) -> None:
         assert self.server is not None

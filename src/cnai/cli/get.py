@@ -144,28 +144,38 @@ def get(
     ] = False,
     reveal: RevealOpt = False,
 ) -> None:
-    """Show objects of one kind: a table by default, or yaml, json or names."""
+    """Show objects: a table by default, or yaml, json or names. KIND may list several
+    kinds separated by commas (``jobs,pods``), each printed as its own table."""
     fmt = _check_output(output)
+    kinds = [k for k in kind.split(",") if k]
+    if len(kinds) > 1 and (names or watch):
+        raise click.UsageError("several kinds take no NAME and no --watch")
     if watch and names and len(names) > 1:
         raise click.UsageError("--watch takes at most one NAME")
     with connect() as client:
-        view = resolve_kind(client, kind)
-        query = Query(
-            view,
-            namespace_or_default(client, namespace),
-            tuple(names or ()) if not watch else (),
-            all_namespaces,
-            selector,
-            _name_selector(field_selector, names) if watch else field_selector,
-        )
-        printer = Printer(fmt, view.columns(fmt == "wide"), query.with_namespace_column)
-        shown = _reveal(reveal)
-        objs, rv = query.fetch(client)
-        if not objs and fmt in ("table", "wide"):
-            err_console.print(query.nothing_found(), markup=False)
-        printer.print_all([present(o, shown) for o in objs], rv, single=bool(names) and not watch)
-        if watch:
-            _follow(client, query, printer, rv, shown)
+        for index, one in enumerate(kinds):
+            if index and fmt in ("table", "wide"):
+                typer.echo("")
+            view = resolve_kind(client, one)
+            query = Query(
+                view,
+                namespace_or_default(client, namespace),
+                tuple(names or ()) if not watch else (),
+                all_namespaces,
+                selector,
+                _name_selector(field_selector, names) if watch else field_selector,
+            )
+            _show(client, query, fmt, watch, bool(names), _reveal(reveal))
+
+
+def _show(client: Client, query: Query, fmt: str, watch: bool, named: bool, shown: Reveal) -> None:
+    printer = Printer(fmt, query.view.columns(fmt == "wide"), query.with_namespace_column)
+    objs, rv = query.fetch(client)
+    if not objs and fmt in ("table", "wide"):
+        err_console.print(query.nothing_found(), markup=False)
+    printer.print_all([present(o, shown) for o in objs], rv, single=named and not watch)
+    if watch:
+        _follow(client, query, printer, rv, shown)
 
 
 def _check_output(output: str | None) -> str:
