@@ -109,7 +109,6 @@ def bind(host: str, port: int) -> socket.socket:
             "(`cnai down` stops it)? Or pick another port with --port"
         ) from None
     sock.listen(2048)
-    sock.set_inheritable(True)
     return sock
 
 

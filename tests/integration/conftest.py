@@ -6,11 +6,15 @@ Tests that must own a platform (crash tests, restarts) start their own with
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from harness import RunningPlatform, start_platform, unique
+from workloads import marker, processes_with
 
 from cnai import Client
 from cnai.core.kinds import Namespace
@@ -46,3 +50,14 @@ def namespace(client: Client) -> str:
     name = unique("ns")
     client.create(Namespace.new(name))
     return name
+
+
+@pytest.fixture
+def mark() -> Iterator[str]:
+    """A unique argument for this test's pod processes; any still alive at the end are
+    killed, so a failing test leaves nothing running."""
+    value = marker()
+    yield value
+    for pid in processes_with(value):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

@@ -259,6 +259,11 @@ def main(argv: list[str]) -> int:
         print("usage: python -m cnai.runtimes.local.shim POD_DIR < spec.json", file=sys.stderr)
         return 2
     spec = ShimSpec.from_json(json.loads(sys.stdin.buffer.read()))
+    # uvloop's subprocess spawn ignores close_fds, so the shim may have inherited the
+    # platform's inheritable descriptors (its listening socket, client connections);
+    # held for the pod's whole life, they would keep the port bound after the platform
+    # stopped or died, and a restart could not listen again.
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
     if os.fork():
         os._exit(0)  # the runtime reaps this parent at once; init adopts the shim
     devnull = os.open(os.devnull, os.O_RDONLY)

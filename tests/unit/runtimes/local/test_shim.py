@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -161,3 +162,44 @@ async def test_a_lost_shim_leaves_the_process_running_and_stop_still_ends_it(
     seen = await wait_exited(runtime, pod.uid)
     assert (seen.exit_code, seen.reason) == (None, "Unknown")
     assert "supervisor was lost" in seen.message
+
+
+UVLOOP_LAUNCHER = """
+import socket, sys, uvloop
+from pathlib import Path
+from cnai.core.runtime import PodLaunch
+from cnai.runtimes.local import LocalRuntime
+
+# As `cnai up` does: an inheritable listening socket, and the runtime on uvloop.
+listener = socket.create_server(("127.0.0.1", 0))
+listener.set_inheritable(True)
+pod = PodLaunch(uid="holder", namespace="default", name="holder",
+                command=(sys.executable, "-c", sys.argv[2]))
+uvloop.run(LocalRuntime(Path(sys.argv[1]), memory_enforcement="rss").launch(pod))
+print(listener.getsockname()[1], flush=True)
+"""
+
+
+async def test_the_shim_keeps_no_descriptor_of_the_platform_that_started_it(
+    pods_root: Path, tmp_path: Path
+) -> None:
+    # uvloop's spawn ignores close_fds: a shim that kept the platform's listening socket
+    # kept its port bound after the platform died, so a restart could not listen.
+    go = tmp_path / "go"
+    launcher = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(UVLOOP_LAUNCHER), str(pods_root), gate(go)],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    port = int(launcher.stdout)
+    runtime = LocalRuntime(pods_root, memory_enforcement="rss")
+    assert (await runtime.observe("holder")).state is ProcessState.RUNNING
+    shim_pid = PodDir(pods_root / "holder").read_pid(PodDir(pods_root / "holder").shim_pid)
+    assert shim_pid is not None
+    held = [os.readlink(fd) for fd in Path(f"/proc/{shim_pid}/fd").iterdir()]
+    assert not [target for target in held if target.startswith("socket:")]
+    with socket.create_server(("127.0.0.1", port)):
+        pass  # the port is free again
+    go.touch()
+    await wait_exited(runtime, "holder")

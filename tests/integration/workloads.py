@@ -1,0 +1,137 @@
+"""Builders and probes for tests that run real pods: manifests, processes, runtime dirs.
+
+Pods run ``sys.executable -c CODE MARKER``: the platform's environment is this one, and
+the marker (a unique argument) lets a test find the pod's process in ``/proc`` to prove
+that it runs, or that it is gone.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Any
+
+from cnai import Client
+from cnai.batch.api import JOB_UID_LABEL
+from cnai.core.kinds import Event
+from cnai.core.meta import Resource
+from cnai.core.pods import Pod
+
+API_VERSION = "cnai.io/v1alpha1"
+
+
+def marker() -> str:
+    """A unique argument that tags one test's pod processes."""
+    return f"cnai-test-marker-{uuid.uuid4().hex[:12]}"
+
+
+def python(code: str, mark: str) -> list[str]:
+    """The command running ``code`` (dedented) with ``mark`` as its argv[1]."""
+    return [sys.executable, "-c", textwrap.dedent(code), mark]
+
+
+class PodBuilder:
+    """``PodBuilder("p", "ns").runs(code, mark).memory_limit("64Mi").build()``."""
+
+    def __init__(self, name: str, namespace: str) -> None:
+        self.name = name
+        self.namespace = namespace
+        self.spec: dict[str, Any] = {"terminationGracePeriodSeconds": 5}
+
+    def runs(self, code: str, mark: str) -> PodBuilder:
+        self.spec["command"] = python(code, mark)
+        return self
+
+    def memory_limit(self, quantity: str) -> PodBuilder:
+        self.spec.setdefault("resources", {}).setdefault("limits", {})["memory"] = quantity
+        return self
+
+    def env_from_secret(self, var: str, secret: str, key: str) -> PodBuilder:
+        ref = {"secretKeyRef": {"name": secret, "key": key}}
+        self.spec.setdefault("env", []).append({"name": var, "valueFrom": ref})
+        return self
+
+    def build(self) -> dict[str, Any]:
+        meta = {"name": self.name, "namespace": self.namespace}
+        return {"apiVersion": API_VERSION, "kind": "Pod", "metadata": meta, "spec": self.spec}
+
+
+class JobBuilder:
+    """``JobBuilder("j", "ns").runs(code, mark).parallelism(2).completions(4).build()``."""
+
+    def __init__(self, name: str, namespace: str) -> None:
+        self.name = name
+        self.namespace = namespace
+        self.pod = PodBuilder(name, namespace)
+        self.spec: dict[str, Any] = {}
+
+    def runs(self, code: str, mark: str) -> JobBuilder:
+        self.pod.runs(code, mark)
+        return self
+
+    def parallelism(self, n: int) -> JobBuilder:
+        self.spec["parallelism"] = n
+        return self
+
+    def completions(self, n: int) -> JobBuilder:
+        self.spec["completions"] = n
+        return self
+
+    def backoff_limit(self, n: int) -> JobBuilder:
+        self.spec["backoffLimit"] = n
+        return self
+
+    def deadline(self, seconds: int) -> JobBuilder:
+        self.spec["activeDeadlineSeconds"] = seconds
+        return self
+
+    def ttl(self, seconds: int) -> JobBuilder:
+        self.spec["ttlSecondsAfterFinished"] = seconds
+        return self
+
+    def build(self) -> dict[str, Any]:
+        meta = {"name": self.name, "namespace": self.namespace}
+        spec = {**self.spec, "template": {"spec": self.pod.spec}}
+        return {"apiVersion": API_VERSION, "kind": "Job", "metadata": meta, "spec": spec}
+
+
+# -- probes -------------------------------------------------------------------------
+
+
+def processes_with(mark: str) -> list[int]:
+    """Pids of live processes whose command line contains ``mark`` (zombies excluded)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
+        except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+            continue
+        if mark.encode() in cmdline and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def job_pods(client: Client, job: Resource) -> list[Pod]:
+    """The job's pods (by the uid label its controller sets), sorted by name."""
+    pods = client.list(
+        Pod, job.metadata.namespace, label_selector=f"{JOB_UID_LABEL}={job.metadata.uid}"
+    )
+    return sorted(pods.items, key=lambda p: p.metadata.name)
+
+
+def event_reasons(client: Client, obj: Resource) -> set[str]:
+    """The reasons of the Events recorded about ``obj``."""
+    events = client.list(
+        Event, obj.metadata.namespace, field_selector=f"involvedObject.uid={obj.metadata.uid}"
+    )
+    return {e.reason for e in events.items}
+
+
+def pod_dir(home: Path, pod: Pod) -> Path:
+    """The local runtime's directory of ``pod`` under the platform's home."""
+    return home / "pods" / str(pod.metadata.uid)
