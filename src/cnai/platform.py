@@ -87,7 +87,7 @@ class Capability(Protocol):
 
 # The capability packages `cnai up` assembles, in dependency order. Each is a module
 # with a module-level ``register(platform)``.
-CAPABILITIES: tuple[str, ...] = ("cnai.batch",)
+CAPABILITIES: tuple[str, ...] = ("cnai.scheduling", "cnai.batch")
 
 
 def load_capabilities(names: tuple[str, ...] = CAPABILITIES) -> list[Capability]:

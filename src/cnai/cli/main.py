@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cnai.cli import apply, create, delete, describe, get, logs, platform_cmds
+from cnai.cli import apply, create, delete, describe, get, logs, platform_cmds, simulate
 
 app = typer.Typer(
     name="cnai",
@@ -19,6 +19,7 @@ platform_cmds.register(app)
 # The resource verbs, in the order kubectl's help lists them.
 for module in (create, get, apply, delete, describe, logs):
     module.register(app)
+simulate.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,254 @@
+"""``schedule(snapshot, now) -> Decisions``: one admission cycle, a pure function.
+
+Phases, as Kueue's ``schedule()``:
+
+1. Order each ClusterQueue's pending workloads (priority, then FIFO) and find the
+   starving ones (waited past ``starvationGuard``).
+2. Repeatedly take the best next candidate over all ClusterQueues (starving first, then
+   fair share, priority, age; see :mod:`.ordering`) and:
+   a. admit it at the largest size that fits now and takes no quota promised to a
+      preemptor (all or nothing per pod set, flavors in order);
+   b. else, if it can never fit, mark it inadmissible;
+   c. else, if it fits once workloads already being preempted have stopped, let it wait
+      for them (their freed quota is held for it);
+   d. else plan a minimal preemption within its policy and wait for the victims'
+      grace period; the freed quota is held for it;
+   e. else it waits for quota. A StrictFIFO queue, or one whose head is starving,
+      admits nothing behind a head that waits; a starving head also stops the rest of
+      the cohort from borrowing what it needs, so freed capacity gathers for it.
+3. Grow admitted elastic workloads that asked for more, where quota is left over.
+4. Count bypasses, and say in words why each workload waits.
+5. Summarize each ClusterQueue's usage for its status.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from cnai.scheduling.admission import reasons
+from cnai.scheduling.admission.decisions import (
+    Admit,
+    Decisions,
+    Preempt,
+    Resize,
+    Wait,
+    WaitReason,
+)
+from cnai.scheduling.admission.flavors import Assignment, assign, fit, least, sizes
+from cnai.scheduling.admission.ordering import positions, queues, rank, starving
+from cnai.scheduling.admission.preemption import Plan, plan, relevant
+from cnai.scheduling.admission.quota import Ledger, add, admitted_usage
+from cnai.scheduling.admission.snapshot import (
+    Amounts,
+    ClusterQueue,
+    FlavorResource,
+    PendingWorkload,
+    PodSet,
+    QueueingStrategy,
+    Snapshot,
+)
+from cnai.scheduling.admission.summary import summarize
+
+
+class _Cycle:
+    """The working state of one call to :func:`schedule` (never outlives it)."""
+
+    def __init__(self, snapshot: Snapshot, now: datetime) -> None:
+        self.snapshot, self.now = snapshot, now
+        live = [w for w in snapshot.admitted if not w.evicting]
+        # ``held``: quota as it is now (evicting workloads still hold theirs).
+        # ``promised``: as it will be once evictions end and preemptors are admitted.
+        self.held = Ledger(snapshot, snapshot.admitted)
+        self.promised = Ledger(snapshot, live)
+        self.preemptible = list(live)
+        self.positions = positions(snapshot)
+        self.admits: list[Admit] = []
+        self.preempts: list[Preempt] = []
+        self.waits: dict[str, Wait] = {}
+        self.resizes: list[Resize] = []
+        self.blocked: dict[str, tuple[str, str]] = {}  # cq -> (head, why)
+        self.admitted_at: dict[str, list[int]] = defaultdict(list)  # cq -> queue indexes
+
+    # Quota checks against both ledgers.
+
+    def fits(self, cq: ClusterQueue, amounts: Amounts) -> bool:
+        return self.held.fits(cq, amounts) and self.promised.fits(cq, amounts)
+
+    def room(self, cq: ClusterQueue, fr: FlavorResource) -> Decimal:
+        return min(self.held.available(cq, fr), self.promised.available(cq, fr))
+
+    def charge(self, cq: str, amounts: Amounts) -> None:
+        self.held.charge(cq, amounts)
+        self.promised.charge(cq, amounts)
+
+    # Outcomes.
+
+    def wait(self, wl: PendingWorkload, reason: WaitReason, why: str, hungry: bool = False) -> None:
+        pos = self.positions.get(wl.key, 0)
+        message = f"{why}; {reasons.position(pos, wl.queue)}"
+        self.waits[wl.key] = Wait(
+            wl.key, wl.cluster_queue, reason, message, pos, wl.bypassed, hungry
+        )
+
+    def admit(self, cq: ClusterQueue, wl: PendingWorkload, found: Assignment, index: int) -> None:
+        borrowing = any(
+            self.held.used(cq.name, fr) + v > cq.quotas[fr].nominal for fr, v in found.usage.items()
+        )
+        self.charge(cq.name, found.usage)
+        self.admits.append(Admit(wl.key, cq.name, found.pod_sets, borrowing))
+        self.admitted_at[cq.name].append(index)
+
+    def preempt(self, cq: ClusterQueue, wl: PendingWorkload, chosen: Plan) -> str:
+        for v in chosen.victims:
+            self.promised.charge(v.workload.cluster_queue, v.freed(), -1)
+            self.preemptible.remove(v.workload)
+            what = "evicted" if v.shrink_to is None else f"shrunk to {_pods(v.shrink_to)}"
+            message = (
+                f"{what} by {wl.key} (priority {wl.priority}) to free quota in {reasons.where(cq)}"
+            )
+            kill = self.now + timedelta(seconds=v.workload.grace_seconds)
+            self.preempts.append(
+                Preempt(
+                    v.workload.key,
+                    v.workload.cluster_queue,
+                    wl.key,
+                    v.reason,
+                    message,
+                    kill,
+                    v.shrink_to,
+                )
+            )
+        self.promised.charge(cq.name, chosen.assignment.usage)
+        names = ", ".join(v.workload.key for v in chosen.victims)
+        grace = max(v.workload.grace_seconds for v in chosen.victims)
+        return (
+            f"preempting {len(chosen.victims)} workload(s) ({names}); admitted once they "
+            f"have stopped (grace period up to {grace}s)"
+        )
+
+
+def _pods(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{n} {name} pods" for name, n in counts.items())
+
+
+def _never_fits(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload) -> str | None:
+    """Why the workload could not fit even in an empty cohort, or None."""
+    ledger = cycle.held
+
+    def fits(c: ClusterQueue, amounts: Amounts) -> bool:
+        return all(v <= ledger.capacity(c, fr) for fr, v in amounts.items())
+
+    result = assign(cq, wl.pod_sets, least(wl.pod_sets), fits, ledger.capacity)
+    if isinstance(result, Assignment):
+        return None
+    if result.uncovered:
+        return reasons.shortage(cq, result)
+    return reasons.never_fits(cq, result, result.free)
+
+
+def _try(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload, index: int, hungry: bool) -> None:
+    """Phase 2 for one candidate (a-e in the module docstring)."""
+    found = fit(cq, wl.pod_sets, cycle.fits, cycle.room)
+    if isinstance(found, Assignment):
+        cycle.admit(cq, wl, found, index)
+        return
+    if (why := _never_fits(cycle, cq, wl)) is not None:
+        cycle.wait(wl, WaitReason.INADMISSIBLE, why)
+        return
+    later = fit(cq, wl.pod_sets, cycle.promised.fits, cycle.promised.available)
+    if isinstance(later, Assignment):
+        cycle.promised.charge(cq.name, later.usage)
+        cycle.wait(
+            wl, WaitReason.WAITING_FOR_PREEMPTION, "waiting for preempted workloads to stop", hungry
+        )
+    elif (chosen := plan(cycle.snapshot, cycle.promised, cq, wl, cycle.preemptible)) is not None:
+        cycle.wait(wl, WaitReason.PREEMPTING, cycle.preempt(cq, wl, chosen), hungry)
+    else:
+        why = reasons.shortage(cq, found)
+        if hungry:
+            why += "; waited too long: capacity is now held for it"
+        cycle.wait(wl, WaitReason.NO_QUOTA, why, hungry)
+    if hungry:
+        frs = relevant(cq, wl)
+        cycle.held.freeze_borrowing(cq, frs)
+        cycle.promised.freeze_borrowing(cq, frs)
+    if hungry or cq.strategy == QueueingStrategy.STRICT_FIFO:
+        why = "has waited too long" if hungry else "heads a StrictFIFO queue"
+        cycle.blocked[cq.name] = (wl.key, why)
+
+
+def _admission_rounds(cycle: _Cycle) -> None:
+    """Phases 1 and 2: take candidates in order until every queue is done or blocked."""
+    snapshot = cycle.snapshot
+    ordered = queues(snapshot)
+    for wl in ordered.pop("", []):
+        why = f"clusterqueue {wl.cluster_queue or '(none)'} of queue {wl.queue} does not exist"
+        cycle.wait(wl, WaitReason.INADMISSIBLE, why)
+    cursor = dict.fromkeys(ordered, 0)
+    while True:
+        best: tuple[tuple[int, Decimal, int, datetime, str], str] | None = None
+        for name, items in ordered.items():
+            if cursor[name] >= len(items) or name in cycle.blocked:
+                continue
+            cq, wl = snapshot.cluster_queues[name], items[cursor[name]]
+            key = rank(snapshot, cycle.promised, cq, wl, starving(cq, wl, cycle.now))
+            if best is None or key < best[0]:
+                best = (key, name)
+        if best is None:
+            break
+        name = best[1]
+        cq, wl, index = snapshot.cluster_queues[name], ordered[name][cursor[name]], cursor[name]
+        cursor[name] += 1
+        _try(cycle, cq, wl, index, starving(cq, wl, cycle.now))
+    for name, items in ordered.items():
+        for wl in items[cursor[name] :]:
+            head, why = cycle.blocked[name]
+            cycle.wait(
+                wl, WaitReason.BLOCKED, f"waiting behind {head}, which {why} in clusterqueue {name}"
+            )
+
+
+def _growth(cycle: _Cycle) -> None:
+    """Phase 3: admitted elastic workloads grow where quota is left (no preemption)."""
+    growing = [w for w in cycle.preemptible if any(p.wanted > p.count for p in w.pod_sets)]
+    for wl in sorted(growing, key=lambda w: (-w.priority, w.admitted, w.key)):
+        cq = cycle.snapshot.cluster_queues.get(wl.cluster_queue)
+        if cq is None or cq.name in cycle.blocked:
+            continue
+        wanted = tuple(PodSet(p.name, p.wanted, p.requests, p.count) for p in wl.pod_sets)
+        for counts in sizes(wanted)[:-1]:
+            extra = add(admitted_usage(wl, counts), admitted_usage(wl), -1)
+            if cycle.fits(cq, extra):
+                cycle.charge(cq.name, extra)
+                cycle.resizes.append(Resize(wl.key, cq.name, counts))
+                cycle.admitted_at[cq.name].append(1 << 30)
+                break
+
+
+def _count_bypasses(cycle: _Cycle, order: dict[str, list[PendingWorkload]]) -> None:
+    """Phase 4: a waiting workload passed by a later one of its queue counts a bypass."""
+    for name, items in order.items():
+        passed = cycle.admitted_at.get(name, [])
+        for index, wl in enumerate(items):
+            w = cycle.waits.get(wl.key)
+            if w is not None and w.reason == WaitReason.NO_QUOTA and any(i > index for i in passed):
+                cycle.waits[wl.key] = replace(w, bypassed=w.bypassed + 1)
+
+
+def schedule(snapshot: Snapshot, now: datetime) -> Decisions:
+    """Decide one admission cycle over ``snapshot`` at time ``now`` (pure)."""
+    cycle = _Cycle(snapshot, now)
+    _admission_rounds(cycle)
+    _growth(cycle)
+    _count_bypasses(cycle, queues(snapshot))
+    return Decisions(
+        admit=tuple(cycle.admits),
+        resize=tuple(cycle.resizes),
+        preempt=tuple(cycle.preempts),
+        wait=tuple(cycle.waits.values()),
+        usage=summarize(snapshot, cycle.held, cycle.admits, tuple(cycle.waits.values())),
+    )
