@@ -19,6 +19,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from cnai.scheduling.admission.flavors import Assignment, assign, sizes
 from cnai.scheduling.admission.quota import ZERO, Ledger, add, admitted_usage
@@ -53,6 +54,10 @@ class Victim:
 
     def freed(self) -> Amounts:
         """The quota it gives back once its pods have stopped."""
+        return self._freed
+
+    @cached_property
+    def _freed(self) -> Amounts:
         full = admitted_usage(self.workload)
         if self.shrink_to is None:
             return full
@@ -167,9 +172,18 @@ class _Trial:
         """Is the victim's ClusterQueue still borrowing once ``others`` have stopped?"""
         if victim.reason is PreemptReason.IN_CLUSTER_QUEUE:
             return True
-        sim = self._without(others)
-        owner = sim.snapshot.cluster_queues[victim.workload.cluster_queue]
-        return any(sim.borrowed(owner, fr) > ZERO for fr in admitted_usage(victim.workload))
+        # As ``self._without(others).borrowed(owner, fr) > 0``, without copying the ledger.
+        name = victim.workload.cluster_queue
+        owner = self.ledger.snapshot.cluster_queues[name]
+        mine = [o.freed() for o in others if o.workload.cluster_queue == name]
+        for fr in victim.freed() if victim.shrink_to is None else admitted_usage(victim.workload):
+            used = self.ledger.used(name, fr)
+            for freed in mine:
+                used -= freed.get(fr, ZERO)
+            quota = owner.quotas.get(fr)
+            if used - (quota.nominal if quota else ZERO) > ZERO:
+                return True
+        return False
 
     def valid(self, victims: Sequence[Victim]) -> bool:
         """Every reclaimed victim's queue borrows even without the other victims."""

@@ -55,18 +55,31 @@ class Ledger:
         # Flavor-resources in which members of a cohort may not borrow (anti-starvation).
         self.frozen: dict[str, set[FlavorResource]] = defaultdict(set)
         self.frozen_for: dict[str, str] = {}  # cohort -> the ClusterQueue it is held for
+        # Bumped on every change: ``version`` on any, ``changes[cq]`` on a queue's usage.
+        # Lets a cycle reuse results computed against an unchanged ledger.
+        self.version = 0
+        self.changes: dict[str, int] = defaultdict(int)
+        self.touched: set[str] = set()  # queues charged since a caller last cleared it
+        # Static per snapshot (quotas do not change in a cycle): shared by copies.
+        self._members: dict[str, tuple[ClusterQueue, ...]] = {}
+        self._pools: dict[tuple[str, FlavorResource], Decimal] = {}
         for wl in workloads:
             self.charge(wl.cluster_queue, admitted_usage(wl))
 
     def copy(self) -> Ledger:
         other = Ledger(self.snapshot, ())
+        other._members, other._pools = self._members, self._pools
         other.usage = defaultdict(dict, {k: dict(v) for k, v in self.usage.items()})
         other.frozen = defaultdict(set, {k: set(v) for k, v in self.frozen.items()})
         other.frozen_for = dict(self.frozen_for)
+        other.version, other.changes = self.version, defaultdict(int, self.changes)
         return other
 
     def charge(self, cq: str, amounts: Amounts, sign: int = 1) -> None:
         self.usage[cq] = add(self.usage[cq], amounts, sign)
+        self.version += 1
+        self.changes[cq] += 1
+        self.touched.add(cq)
 
     def used(self, cq: str, fr: FlavorResource) -> Decimal:
         return self.usage.get(cq, {}).get(fr, ZERO)
@@ -75,13 +88,27 @@ class Ledger:
         quota = cq.quotas.get(fr)
         return max(ZERO, self.used(cq.name, fr) - (quota.nominal if quota else ZERO))
 
+    def members(self, cq: ClusterQueue) -> tuple[ClusterQueue, ...]:
+        """``snapshot.cohort_members``, computed once per cohort."""
+        if not cq.cohort:
+            return (cq,)
+        found = self._members.get(cq.cohort)
+        if found is None:
+            found = self._members[cq.cohort] = self.snapshot.cohort_members(cq)
+        return found
+
     def pool(self, cq: ClusterQueue, fr: FlavorResource) -> Decimal:
         """What the cohort lends in ``fr`` in all (the sum of lending limits)."""
-        members = self.snapshot.cohort_members(cq)
-        return sum((m.quotas[fr].lendable for m in members if fr in m.quotas), ZERO)
+        key = (cq.cohort or f"\0{cq.name}", fr)
+        found = self._pools.get(key)
+        if found is None:
+            members = self.members(cq)
+            found = sum((m.quotas[fr].lendable for m in members if fr in m.quotas), ZERO)
+            self._pools[key] = found
+        return found
 
     def pool_free(self, cq: ClusterQueue, fr: FlavorResource) -> Decimal:
-        members = self.snapshot.cohort_members(cq)
+        members = self.members(cq)
         drawn = sum(
             (max(ZERO, self.used(m.name, fr) - m.quotas[fr].guaranteed))
             for m in members
@@ -121,6 +148,7 @@ class Ledger:
         if cq.cohort and cq.cohort not in self.frozen_for:
             self.frozen_for[cq.cohort] = cq.name
             self.frozen[cq.cohort].update(frs)
+            self.version += 1
 
     def _frozen(self, cq: ClusterQueue, fr: FlavorResource) -> bool:
         holder = self.frozen_for.get(cq.cohort)

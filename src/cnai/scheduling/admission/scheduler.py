@@ -23,6 +23,7 @@ Phases, as Kueue's ``schedule()``:
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import replace
@@ -50,6 +51,7 @@ from cnai.scheduling.admission.snapshot import (
     PodSet,
     QueueingStrategy,
     Snapshot,
+    WithinQueue,
 )
 from cnai.scheduling.admission.summary import summarize
 
@@ -72,6 +74,8 @@ class _Cycle:
         self.resizes: list[Resize] = []
         self.blocked: dict[str, tuple[str, str]] = {}  # cq -> (head, why)
         self.admitted_at: dict[str, list[int]] = defaultdict(list)  # cq -> queue indexes
+        # Equivalence key -> (ledger epoch, why) of the last workload that waited for quota.
+        self.no_quota: dict[tuple[object, ...], tuple[tuple[int, int, int], str]] = {}
 
     # Quota checks against both ledgers.
 
@@ -150,8 +154,30 @@ def _never_fits(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload) -> str | N
     return reasons.never_fits(cq, result, result.free)
 
 
+def _equivalence(cq: ClusterQueue, wl: PendingWorkload) -> tuple[object, ...]:
+    """What phase 2's outcome for a workload depends on besides the cycle's state: two
+    workloads with the same key fare the same against unchanged ledgers (as Kueue's
+    scheduling equivalence hashing)."""
+    sets = tuple(
+        (ps.name, ps.count, ps.min_count, tuple(sorted(ps.requests.items()))) for ps in wl.pod_sets
+    )
+    newer_matters = cq.preemption.within_cluster_queue == WithinQueue.LOWER_OR_NEWER_EQUAL_PRIORITY
+    return (cq.name, sets, wl.priority, wl.can_preempt, wl.created if newer_matters else None)
+
+
 def _try(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload, index: int, hungry: bool) -> None:
     """Phase 2 for one candidate (a-e in the module docstring)."""
+    # A workload equivalent to one that just waited for quota, with nothing changed
+    # since, waits for the same reason: skip the fit and the preemption search.
+    epoch = (cycle.held.version, cycle.promised.version, len(cycle.preemptible))
+    key = None if hungry else _equivalence(cq, wl)
+    if key is not None:
+        seen = cycle.no_quota.get(key)
+        if seen is not None and seen[0] == epoch:
+            cycle.wait(wl, WaitReason.NO_QUOTA, seen[1])
+            if cq.strategy == QueueingStrategy.STRICT_FIFO:
+                cycle.blocked[cq.name] = (wl.key, "heads a StrictFIFO queue")
+            return
     found = fit(cq, wl.pod_sets, cycle.fits, cycle.room)
     if isinstance(found, Assignment):
         cycle.admit(cq, wl, found, index)
@@ -171,6 +197,8 @@ def _try(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload, index: int, hungr
         why = reasons.shortage(cq, found)
         if hungry:
             why += "; waited too long: capacity is now held for it"
+        elif key is not None:
+            cycle.no_quota[key] = (epoch, why)
         cycle.wait(wl, WaitReason.NO_QUOTA, why, hungry)
     if hungry:
         frs = relevant(cq, wl)
@@ -181,7 +209,7 @@ def _try(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload, index: int, hungr
         cycle.blocked[cq.name] = (wl.key, why)
 
 
-def _admission_rounds(cycle: _Cycle) -> None:
+def _admission_rounds(cycle: _Cycle) -> dict[str, list[PendingWorkload]]:
     """Phases 1 and 2: take candidates in order until every queue is done or blocked."""
     snapshot = cycle.snapshot
     ordered = queues(snapshot)
@@ -189,27 +217,44 @@ def _admission_rounds(cycle: _Cycle) -> None:
         why = f"clusterqueue {wl.cluster_queue or '(none)'} of queue {wl.queue} does not exist"
         cycle.wait(wl, WaitReason.INADMISSIBLE, why)
     cursor = dict.fromkeys(ordered, 0)
-    while True:
-        best: tuple[tuple[int, Decimal, int, datetime, str], str] | None = None
-        for name, items in ordered.items():
-            if cursor[name] >= len(items) or name in cycle.blocked:
-                continue
-            cq, wl = snapshot.cluster_queues[name], items[cursor[name]]
-            key = rank(snapshot, cycle.promised, cq, wl, starving(cq, wl, cycle.now))
-            if best is None or key < best[0]:
-                best = (key, name)
-        if best is None:
-            break
-        name = best[1]
+    # A head's rank depends on the head and on its own queue's usage only, so a heap
+    # holds each live queue's current head; a queue's entry is replaced when its head
+    # moves on or its usage changes (``current`` tells stale entries apart).
+    Rank = tuple[int, Decimal, int, datetime, str]
+    current: dict[str, Rank] = {}
+    heap: list[tuple[Rank, str]] = []
+
+    def refresh(name: str) -> None:
+        items = ordered[name]
+        if cursor[name] >= len(items) or name in cycle.blocked:
+            current.pop(name, None)
+            return
+        cq, wl = snapshot.cluster_queues[name], items[cursor[name]]
+        key = rank(snapshot, cycle.promised, cq, wl, starving(cq, wl, cycle.now))
+        current[name] = key
+        heapq.heappush(heap, (key, name))
+
+    for name in ordered:
+        refresh(name)
+    cycle.promised.touched.clear()
+    while heap:
+        key, name = heapq.heappop(heap)
+        if current.get(name) != key:
+            continue  # stale
         cq, wl, index = snapshot.cluster_queues[name], ordered[name][cursor[name]], cursor[name]
         cursor[name] += 1
         _try(cycle, cq, wl, index, starving(cq, wl, cycle.now))
+        for other in cycle.promised.touched | {name}:
+            if other in ordered:
+                refresh(other)
+        cycle.promised.touched.clear()
     for name, items in ordered.items():
         for wl in items[cursor[name] :]:
             head, why = cycle.blocked[name]
             cycle.wait(
                 wl, WaitReason.BLOCKED, f"waiting behind {head}, which {why} in clusterqueue {name}"
             )
+    return ordered
 
 
 def _growth(cycle: _Cycle) -> None:
@@ -232,19 +277,19 @@ def _growth(cycle: _Cycle) -> None:
 def _count_bypasses(cycle: _Cycle, order: dict[str, list[PendingWorkload]]) -> None:
     """Phase 4: a waiting workload passed by a later one of its queue counts a bypass."""
     for name, items in order.items():
-        passed = cycle.admitted_at.get(name, [])
-        for index, wl in enumerate(items):
+        last = max(cycle.admitted_at.get(name, []), default=-1)
+        for wl in items[:last]:
             w = cycle.waits.get(wl.key)
-            if w is not None and w.reason == WaitReason.NO_QUOTA and any(i > index for i in passed):
+            if w is not None and w.reason == WaitReason.NO_QUOTA:
                 cycle.waits[wl.key] = replace(w, bypassed=w.bypassed + 1)
 
 
 def schedule(snapshot: Snapshot, now: datetime) -> Decisions:
     """Decide one admission cycle over ``snapshot`` at time ``now`` (pure)."""
     cycle = _Cycle(snapshot, now)
-    _admission_rounds(cycle)
+    ordered = _admission_rounds(cycle)
     _growth(cycle)
-    _count_bypasses(cycle, queues(snapshot))
+    _count_bypasses(cycle, ordered)
     return Decisions(
         admit=tuple(cycle.admits),
         resize=tuple(cycle.resizes),

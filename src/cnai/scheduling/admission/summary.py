@@ -6,6 +6,7 @@ workloads request; and a compact text such as ``cpu 4/8 gpu 2/4 (borrowed gpu 1)
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
@@ -46,16 +47,20 @@ def summarize(
 ) -> Mapping[str, QueueUsage]:
     """Each ClusterQueue's usage and queue lengths once this cycle's decisions apply."""
     pending_wls = {w.key: w for w in snapshot.pending}
+    waits_of: dict[str, list[Wait]] = defaultdict(list)
+    for w in waits:
+        waits_of[w.cluster_queue].append(w)
+    admitted_of = Counter(w.cluster_queue for w in snapshot.admitted)
+    admitted_of.update(a.cluster_queue for a in admits)
     out = {}
     for cq in snapshot.cluster_queues.values():
-        mine = [w for w in waits if w.cluster_queue == cq.name]
+        mine = waits_of.get(cq.name, [])
         pending: dict[str, Decimal] = {}
         for w in mine:
             for ps in pending_wls[w.workload].pod_sets:
                 for r, v in ps.requests.items():
                     pending[r] = pending.get(r, ZERO) + v * ps.count
-        admitted = sum(1 for w in snapshot.admitted if w.cluster_queue == cq.name)
-        admitted += sum(1 for a in admits if a.cluster_queue == cq.name)
+        admitted = admitted_of[cq.name]
         lines = _lines(cq, ledger)
         out[cq.name] = QueueUsage(lines, pending, len(mine), admitted, usage_text(lines))
     return out
