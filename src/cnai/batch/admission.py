@@ -23,12 +23,16 @@ def _range_errors(spec: JobSpec) -> list[FieldError]:
         ("spec.backoffLimit", spec.backoff_limit, 0),
         ("spec.activeDeadlineSeconds", spec.active_deadline_seconds, 1),
         ("spec.ttlSecondsAfterFinished", spec.ttl_seconds_after_finished, 0),
+        ("spec.minParallelism", spec.min_parallelism, 1),
     ]
-    return [
+    errors = [
         FieldError(path, f"must be >= {least}")
         for path, value, least in rules
         if value is not None and value < least
     ]
+    if spec.min_parallelism is not None and spec.min_parallelism > spec.parallelism:
+        errors.append(FieldError("spec.minParallelism", "must be <= parallelism"))
+    return errors
 
 
 def _template_meta_errors(spec: JobSpec) -> list[FieldError]:

@@ -105,9 +105,17 @@ class JobSpec(WireModel):
     )
     queue: str = Field(
         default="",
+        description="LocalQueue to submit the job to; unset means the namespace's queue default.",
+    )
+    priority_class_name: str = Field(
+        default="",
+        description="PriorityClass giving the job's priority in its queue (and for preemption).",
+    )
+    min_parallelism: int | None = Field(
+        default=None,
         description=(
-            "LocalQueue to submit the job to; honoured once the scheduler lands (until "
-            "then jobs start at once if the node has room)."
+            "Fewest pods worth starting (Kueue's partial admission): the job is admitted at "
+            "the largest count from this up to parallelism that fits; unset means parallelism."
         ),
     )
 
@@ -133,6 +141,14 @@ class JobStatus(WireModel):
     )
     observed_generation: int | None = Field(
         default=None, description="The metadata.generation this status was computed for."
+    )
+    reason: str = Field(
+        default="", description="Why the job waits, e.g. NoQuota or Preempted (empty once running)."
+    )
+    message: str = Field(
+        default="",
+        description="Why the job waits in words, from its Workload, e.g. needs 4 cpu ...; "
+        "position 2 in queue default.",
     )
 
 

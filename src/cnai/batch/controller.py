@@ -4,6 +4,11 @@ Shape (STYLE.md): read; if gone, return; decide in :func:`cnai.batch.decide.deci
 perform its actions idempotently; write status only if it changed; requeue for the
 deadline or the time to live. Pods are created and deleted through the
 :class:`ResourceService`, so they pass the same admission chain as a user's.
+
+Every Job goes through the scheduler (DESIGN.md section 3): the controller creates the
+Job's Workload, starts pods only while it is admitted (bound to the nodes of its
+placement), stops them when it is evicted, marks it finished when the job is done (its
+quota is then free), and deletes it while the job is suspended.
 """
 
 from __future__ import annotations
@@ -11,9 +16,10 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from cnai.batch.api import Job
-from cnai.batch.decide import decide
-from cnai.batch.pods import build_pod, pod_name, pod_selector
+from cnai.batch.api import Job, JobStatus
+from cnai.batch.decide import decide, finish_time
+from cnai.batch.pods import PodCounts, build_pod, pod_name, pod_selector
+from cnai.batch.workload import WORKLOADS, build_workload, free_slots, gate_of, wanted_pods
 from cnai.core.clock import Clock
 from cnai.core.controllers.types import ControllerContext, ControllerSpec, Request, Result
 from cnai.core.errors import AlreadyExists, ApiError, NotFound
@@ -21,6 +27,8 @@ from cnai.core.events import EventRecorder
 from cnai.core.kinds import EventType
 from cnai.core.pods import Pod
 from cnai.core.resources import ResourceService
+from cnai.scheduling import transitions
+from cnai.scheduling.api import PodPlacement, Workload, WorkloadPhase
 
 log = logging.getLogger("cnai.batch")
 
@@ -51,12 +59,19 @@ class JobReconciler:
             return Result()
         listed = await self.service.list(PODS, job.metadata.namespace, pod_selector(job))
         pods = [Pod.model_validate(p) for p in listed.items]
+        workload = await self._workload(job, pods)
         # 2. Decide.
-        decision = decide(job, pods, self.clock.now())
-        # 3. Act: stop pods, then start pods.
+        decision = decide(job, pods, self.clock.now(), gate_of(workload))
+        # 3. Act: stop pods, then start pods on the free slots of the Workload's placement.
         for name in decision.delete:
             await self._delete_pod(job, name)
-        taken = [a for a in decision.create if not await self._create_pod(job, a)]
+        staying = [p for p in PodCounts.of(pods).active if p.metadata.name not in decision.delete]
+        slots = free_slots(workload, staying)
+        taken = [
+            a
+            for i, a in enumerate(decision.create)
+            if i >= len(slots) or not await self._create_pod(job, a, slots[i])
+        ]
         decision.skipped_creates(len(taken))
         # 4. Write status only if it changed; Events follow the write they describe.
         version = job.metadata.resource_version
@@ -68,6 +83,7 @@ class JobReconciler:
             version = written["metadata"]["resourceVersion"]
         for note in decision.notes:
             await self.recorder.record(job, note.type, note.reason, note.message)
+        await self._settle_workload(job, workload, decision.status)
         # 5. Past its time to live, the job goes; its pods follow by owner reference.
         if decision.delete_job:
             await self._delete_job(job, version)
@@ -77,9 +93,41 @@ class JobReconciler:
             requeue = NAME_TAKEN_RETRY_S if requeue is None else min(requeue, NAME_TAKEN_RETRY_S)
         return Result(requeue_after=requeue)
 
-    async def _create_pod(self, job: Job, attempt: int) -> bool:
+    async def _workload(self, job: Job, pods: list[Pod]) -> Workload | None:
+        """The job's Workload, created if a running job has none (idempotent)."""
+        ns, name = job.metadata.namespace, job.metadata.name
+        try:
+            wl = Workload.model_validate(await self.service.get(WORKLOADS, ns, name))
+        except NotFound:
+            wl = None
+        if wl is not None and any(r.uid == job.metadata.uid for r in wl.metadata.owner_references):
+            return wl
+        count = wanted_pods(job, PodCounts.of(pods).succeeded)
+        if wl is not None or job.spec.suspend or finish_time(job.status) is not None or count < 1:
+            return None  # another job's leftover (the GC removes it), or none wanted
+        created = await self.service.create(WORKLOADS, build_workload(job, count).to_dict(), ns)
+        return Workload.model_validate(created)
+
+    async def _settle_workload(
+        self, job: Job, workload: Workload | None, status: JobStatus
+    ) -> None:
+        """A finished job's Workload is marked finished (its quota is free); a suspended
+        job's is deleted (it queues again when resumed)."""
+        if workload is None:
+            return
+        ns, name = job.metadata.namespace, job.metadata.name
+        finished = finish_time(status)
+        if finished is not None and workload.status.phase is not WorkloadPhase.FINISHED:
+            done = transitions.finished(workload.status, f"job {name} finished", finished)
+            body = workload.model_copy(update={"status": done}).to_dict()
+            await self.service.update(WORKLOADS, body, ns, name, status=True)
+        elif finished is None and job.spec.suspend:
+            with contextlib.suppress(NotFound):
+                await self.service.delete(WORKLOADS, ns, name)
+
+    async def _create_pod(self, job: Job, attempt: int, slot: PodPlacement) -> bool:
         """Create one attempt's pod; False if its name is held by another job's pod."""
-        pod = build_pod(job, attempt)
+        pod = build_pod(job, attempt, slot)
         try:
             await self.service.create(PODS, pod.to_dict(), job.metadata.namespace)
         except AlreadyExists:
@@ -125,4 +173,4 @@ class JobReconciler:
 def job_controller(ctx: ControllerContext) -> ControllerSpec:
     """The ControllerFactory of the job controller."""
     reconciler = JobReconciler(ctx.service, ctx.clock, ctx.recorder(COMPONENT))
-    return ControllerSpec(name=COMPONENT, kind=JOBS, reconciler=reconciler, owns=(PODS,))
+    return ControllerSpec(name=COMPONENT, kind=JOBS, reconciler=reconciler, owns=(PODS, WORKLOADS))

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from cnai.batch.api import ConditionType, Job, JobPhase, JobStatus, Reason
 from cnai.batch.pods import PodCounts, next_attempt
+from cnai.batch.workload import OPEN, Gate
 from cnai.core.kinds import EventType
 from cnai.core.meta import Condition
 from cnai.core.pods import Pod
@@ -77,8 +78,9 @@ def finish_time(status: JobStatus) -> datetime | None:
     return None
 
 
-def decide(job: Job, pods: list[Pod], now: datetime) -> Decision:
-    """What to do about ``job`` whose pods are ``pods``, at ``now``."""
+def decide(job: Job, pods: list[Pod], now: datetime, gate: Gate = OPEN) -> Decision:
+    """What to do about ``job`` whose pods are ``pods``, at ``now``, with what its
+    Workload allows (``gate``: admitted and how many pods, pending, or evicted)."""
     now = now.replace(microsecond=0)
     status = job.status.model_copy(deep=True)
     status.observed_generation = job.metadata.generation
@@ -86,17 +88,19 @@ def decide(job: Job, pods: list[Pod], now: datetime) -> Decision:
     decision = Decision(status=status)
     # 1. A finished job only stops stragglers and waits for its time to live to run out.
     if finish_time(status) is None:
-        _progress(job, counts, now, decision)
+        _progress(job, counts, now, decision, gate)
         if status.phase is not JobPhase.SUSPENDED and not status.phase.terminal:
-            _create(job, pods, counts, decision)
+            _admitted(job, pods, counts, decision, gate)
     else:
         decision.delete = [p.metadata.name for p in counts.active]
+    if status.phase is JobPhase.SUSPENDED or status.phase.terminal:
+        status.reason, status.message = "", ""
     _expire(job, now, decision)
     _count(job, counts, decision)
     return decision
 
 
-def _progress(job: Job, counts: PodCounts, now: datetime, decision: Decision) -> None:
+def _progress(job: Job, counts: PodCounts, now: datetime, decision: Decision, gate: Gate) -> None:
     """Phases 2-5: complete, fail on backoff, suspend or resume, fail on the deadline."""
     status, spec = decision.status, job.spec
     # 2. Enough pods succeeded: done.
@@ -124,12 +128,13 @@ def _progress(job: Job, counts: PodCounts, now: datetime, decision: Decision) ->
             status, ConditionType.SUSPENDED, False, Reason.JOB_RESUMED, "Job resumed", now
         )
         decision.notes.append(Note(EventType.NORMAL, "Resumed", "Job resumed"))
-        status.start_time = now
+        status.start_time = None  # it starts again once admitted
         status.phase = JobPhase.PENDING
-    if status.start_time is None:
+    # The job starts (and its deadline runs) once its Workload is admitted.
+    if status.start_time is None and gate.admitted:
         status.start_time = now
     # 5. Running past the deadline: give up.
-    if spec.active_deadline_seconds is not None:
+    if spec.active_deadline_seconds is not None and status.start_time is not None:
         deadline = status.start_time + timedelta(seconds=spec.active_deadline_seconds)
         if now >= deadline:
             message = "Job was active longer than specified deadline"
@@ -155,10 +160,29 @@ def _finish(
     decision.notes.append(Note(event_type, reason.value, message))
 
 
-def _create(job: Job, pods: list[Pod], counts: PodCounts, decision: Decision) -> None:
-    """Phase 6: start pods up to parallelism, never past the completions still wanted."""
+def _admitted(job: Job, pods: list[Pod], counts: PodCounts, decision: Decision, gate: Gate) -> None:
+    """Phase 6: what the Workload allows. Evicted: stop every pod; pending: wait and say
+    why; admitted: start pods."""
+    status = decision.status
+    if gate.evicted:
+        decision.delete = [p.metadata.name for p in counts.active]
+        if status.reason != gate.reason:
+            decision.notes.append(Note(EventType.WARNING, gate.reason, gate.message))
+    if gate.admitted:
+        status.reason, status.message = "", ""
+        _create(job, pods, counts, decision, gate.count)
+    else:
+        status.reason, status.message = gate.reason, gate.message
+
+
+def _create(
+    job: Job, pods: list[Pod], counts: PodCounts, decision: Decision, limit: int | None
+) -> None:
+    """Start pods up to parallelism (and the admitted count), never past the completions
+    still wanted."""
     active = len(counts.active)
-    wanted = min(job.spec.parallelism - active, job.spec.completions - counts.succeeded - active)
+    most = job.spec.parallelism if limit is None else min(job.spec.parallelism, limit)
+    wanted = min(most - active, job.spec.completions - counts.succeeded - active)
     first = next_attempt(pods)
     decision.create = list(range(first, first + max(wanted, 0)))
 

@@ -12,8 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cnai.batch.api import JOB_NAME_LABEL, JOB_UID_LABEL, Job
+from cnai.core.kubelet import GPU_ANNOTATION
 from cnai.core.meta import ObjectMeta, OwnerReference
 from cnai.core.pods import Pod, PodPhase
+from cnai.scheduling.api import WORKLOAD_ANNOTATION, PodPlacement
 
 MAX_NAME = 63  # pod names are DNS-1123 labels
 
@@ -52,8 +54,12 @@ def owner_reference(job: Job) -> OwnerReference:
     )
 
 
-def build_pod(job: Job, attempt: int) -> Pod:
-    """The pod of one attempt: the template's spec, labels and annotations, owned by the job."""
+def build_pod(job: Job, attempt: int, placement: PodPlacement | None = None) -> Pod:
+    """The pod of one attempt: the template's spec, labels and annotations, owned by the job.
+
+    With a ``placement`` (a slot of the job's admitted Workload) the pod is bound to its
+    node and GPUs, and names the Workload (same name as the job) whose quota it uses.
+    """
     template = job.spec.template
     labels = {
         **template.metadata.labels,
@@ -67,7 +73,13 @@ def build_pod(job: Job, attempt: int) -> Pod:
         annotations=dict(template.metadata.annotations),
         owner_references=[owner_reference(job)],
     )
-    return Pod(metadata=meta, spec=template.spec.model_copy(deep=True))
+    spec = template.spec.model_copy(deep=True)
+    if placement is not None:
+        spec.node_name = placement.node_name
+        meta.annotations[WORKLOAD_ANNOTATION] = job.metadata.name
+        if placement.gpus:
+            meta.annotations[GPU_ANNOTATION] = ",".join(map(str, placement.gpus))
+    return Pod(metadata=meta, spec=spec)
 
 
 def is_terminating(pod: Pod) -> bool:

@@ -5,8 +5,10 @@ It plays the kubelet's part for the runtime the platform uses. One reconcile of 
 1. gone: nothing (the orphan sweep removes what the runtime still holds);
 2. deleting: stop the process with its grace period; once it has ended, remove the
    runtime's files and release the pod's finalizer;
-3. unbound: bind it to this node if its requests fit (the scheduler takes this over
-   when it lands), else keep it Pending with the reason;
+3. unbound: bind it to this node if its requests fit, else keep it Pending with the
+   reason. Only standalone pods arrive unbound: a job's pods are created already bound
+   to the node (and GPUs) the scheduler placed them on (``cnai.scheduling``), and their
+   requests count in ``fit`` like any other active pod's;
 4. bound and not started: resolve env (Secret values) and limits, launch;
 5. started: observe the process and turn what happened into phase, reason and exit code.
 

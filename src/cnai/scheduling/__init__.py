@@ -7,9 +7,12 @@ the simulator replays real traces through the same placement code that productio
 
 # --- Kinds and registration (queues, quota, admission) ---------------------------------
 # ``register(platform)`` hands the five scheduling kinds, with their printer columns and
-# admission rules, to the platform. The scheduler's pure admission core is
-# ``cnai.scheduling.admission`` (``schedule(snapshot, now) -> Decisions``).
+# admission rules, and the scheduler controller (``cnai.scheduling.controller``, the shell
+# that writes admission and placement into Workload status) to the platform. The
+# scheduler's pure admission core is ``cnai.scheduling.admission``
+# (``schedule(snapshot, now) -> Decisions``).
 
+from typing import Any as _Any
 from typing import Protocol as _Protocol
 
 from cnai.core.registry import Column, KindInfo, Registry
@@ -93,5 +96,11 @@ def register_kinds(registry: Registry) -> None:
 
 
 def register(platform: _Platform) -> None:
-    """Register the scheduling kinds (the scheduler controller comes with the shell)."""
+    """Register the scheduling kinds and, where the platform runs controllers, the
+    scheduler (``cnai.scheduling.controller``)."""
+    from cnai.scheduling.controller import scheduler_controller
+
     register_kinds(platform.registry)
+    factories: list[_Any] | None = getattr(platform, "controller_factories", None)
+    if factories is not None:
+        factories.append(scheduler_controller)

@@ -20,6 +20,11 @@ from cnai.core.meta import Condition, Resource, WireModel
 
 Quantity = str | int | float
 
+# Set on every pod a job creates for an admitted Workload, naming that Workload: the
+# scheduler counts such pods in the Workload's placement, not as standalone pods, and
+# requeues an evicted Workload once none of them is left.
+WORKLOAD_ANNOTATION = "cnai.io/workload"
+
 
 class QueueingStrategy(StrEnum):
     """How a ClusterQueue treats a head workload that does not fit.
@@ -323,14 +328,25 @@ class WorkloadSpec(WireModel):
     pod_sets: list[PodSet] = Field(default_factory=list, description="Pod groups (at least one).")
 
 
+class PodPlacement(WireModel):
+    """Where one admitted pod runs: its node and, if it asked for GPUs, which devices."""
+
+    node_name: str = Field(description="Node the pod is bound to.")
+    gpus: list[int] = Field(default_factory=list, description="GPU device indices on the node.")
+
+
 class PodSetAssignment(WireModel):
-    """How many pods of a pod set were admitted, in which flavors."""
+    """How many pods of a pod set were admitted, in which flavors, and where they run."""
 
     name: str = Field(description="Pod set name.")
     flavors: dict[str, str] = Field(default_factory=dict, description="Flavor per resource.")
     count: int = Field(default=0, description="Pods admitted.")
     resource_usage: dict[str, str] = Field(
         default_factory=dict, description="Total quota held per resource."
+    )
+    placements: list[PodPlacement] = Field(
+        default_factory=list,
+        description="Node and GPUs of each admitted pod (one entry per pod, chosen by placement).",
     )
 
 

@@ -1,7 +1,9 @@
-"""Fixtures for batch tests: a real SQLite store, the kernel kinds plus Job, a fake clock.
+"""Fixtures for batch tests: a real SQLite store, the kernel, scheduling and Job kinds, a
+fake clock, and one Node with the default queues sized from it.
 
 There is no runtime here: :class:`JobWorld` plays the kubelet's part, moving pods
-between phases by writing their status, and steps the job reconciler tick by tick.
+between phases by writing their status, and steps the job reconciler and the scheduler
+tick by tick.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from cnai.core.pods import PodPhase
 from cnai.core.registry import Registry
 from cnai.core.resources import ResourceService
 from cnai.core.store.sqlite import SQLiteStore
+from cnai.scheduling import register_kinds
+from cnai.scheduling.controller import SchedulerReconciler
 
 from .builders import JobBuilder
 
@@ -37,6 +41,8 @@ class JobWorld:
         self.clock = clock
         recorder = EventRecorder(service.store, "job-controller", clock=clock.now)
         self.reconciler = JobReconciler(service, clock, recorder)
+        sched_recorder = EventRecorder(service.store, "scheduler", clock=clock.now)
+        self.scheduler = SchedulerReconciler(service, clock, sched_recorder)
         self.name = ""
 
     async def submit(self, job: JobBuilder) -> Job:
@@ -45,7 +51,21 @@ class JobWorld:
         return Job.model_validate(created)
 
     async def tick(self) -> Result:
+        """The job reconciler, a scheduling pass, the job reconciler again: a job's
+        Workload is created, admitted if it fits, and its pods started in one tick.
+        Returns the last job reconcile's result."""
+        await self.reconcile()
+        await self.schedule()
+        return await self.reconcile()
+
+    async def reconcile(self) -> Result:
         return await self.reconciler.reconcile(Request("default", self.name))
+
+    async def schedule(self) -> None:
+        await self.scheduler.reconcile(Request(None, "scheduler"))
+
+    async def workload(self) -> dict[str, Any]:
+        return await self.service.get("workloads", "default", self.name)
 
     async def job(self) -> Job:
         return Job.model_validate(await self.service.get("jobs", "default", self.name))
@@ -82,7 +102,7 @@ class JobWorld:
         listed = await self.service.list("events", "default")
         counts: dict[str, int] = {}
         for e in listed.items:
-            if e["involvedObject"]["name"] == self.name:
+            if e["involvedObject"]["name"] == self.name and e["involvedObject"]["kind"] == "Job":
                 counts[e["reason"]] = counts.get(e["reason"], 0) + int(e.get("count", 1))
         return counts
 
@@ -91,7 +111,9 @@ class JobWorld:
         return sorted(
             e["message"]
             for e in listed.items
-            if e["involvedObject"]["name"] == self.name and e["reason"] == reason
+            if e["involvedObject"]["name"] == self.name
+            and e["involvedObject"]["kind"] == "Job"
+            and e["reason"] == reason
         )
 
 
@@ -104,6 +126,7 @@ def clock() -> FakeClock:
 def registry() -> Registry:
     r = Registry()
     register_kernel(r)
+    register_kinds(r)
     r.register(job_kind(r))
     return r
 
@@ -119,7 +142,21 @@ async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SQLiteStore]:
 async def service(registry: Registry, store: SQLiteStore) -> ResourceService:
     svc = ResourceService(registry, store)
     await svc.create("namespaces", Namespace.new("default").to_dict())
+    await add_node(svc, "node-a", cpu="8", memory="16Gi")
     return svc
+
+
+async def add_node(
+    service: ResourceService, name: str, cpu: str, memory: str, gpus: int = 0
+) -> None:
+    """A Node as the runtime reports it: what the default ClusterQueue is sized from."""
+    node = {"apiVersion": "cnai.io/v1alpha1", "kind": "Node", "metadata": {"name": name}}
+    created = await service.create("nodes", node)
+    created["status"] = {
+        "allocatable": {"cpu": cpu, "memory": memory, "gpu": str(gpus)},
+        "gpus": [{"index": i, "name": "H200"} for i in range(gpus)],
+    }
+    await service.update("nodes", created, None, name, status=True)
 
 
 @pytest.fixture

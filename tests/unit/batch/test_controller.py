@@ -153,6 +153,9 @@ async def test_a_crash_between_creating_pods_and_writing_status_never_duplicates
     world: JobWorld, service: ResourceService, clock: FakeClock
 ) -> None:
     await world.submit(make_job("j").parallelism(2).completions(4))
+    await world.reconcile()  # its Workload, not yet admitted: no pods
+    assert await world.pods() == {}
+    await world.schedule()
     crashing = CrashingService(service.registry, service.store)
     recorder = EventRecorder(service.store, "job-controller", clock=clock.now)
     doomed = JobReconciler(crashing, clock, recorder)

@@ -36,7 +36,7 @@ def test_register_works_on_a_platform_without_controllers() -> None:
     assert p.registry.by_plural("jobs") is not None
 
 
-def test_the_factory_builds_the_job_controller_owning_pods() -> None:
+def test_the_factory_builds_the_job_controller_owning_pods_and_workloads() -> None:
     recorders: list[str] = []
 
     def recorder(component: str) -> EventRecorder:
@@ -48,7 +48,7 @@ def test_the_factory_builds_the_job_controller_owning_pods() -> None:
         SimpleNamespace(service=object(), clock=FakeClock(), recorder=recorder),
     )
     spec = job_controller(ctx)
-    assert (spec.name, spec.kind, spec.owns) == ("job-controller", "jobs", ("pods",))
+    assert (spec.name, spec.kind, spec.owns) == ("job-controller", "jobs", ("pods", "workloads"))
     assert isinstance(spec.reconciler, JobReconciler)
     assert recorders == ["job-controller"]
 

@@ -1,0 +1,108 @@
+"""A Job's Workload: the gang it asks the scheduler for, and what the answer allows.
+
+DESIGN.md section 3: a job controller never starts processes itself; it creates a
+Workload (same name as the Job, owned by it) in the Job's LocalQueue and creates pods
+only while the scheduler has admitted it, at most the admitted count, each on the node
+(and GPUs) of a free slot of the Workload's placement. The :class:`Gate` is what the
+pure decision needs to know of it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cnai.batch.api import Job
+from cnai.batch.pods import owner_reference
+from cnai.core.kubelet import GPU_ANNOTATION
+from cnai.core.meta import ObjectMeta
+from cnai.core.pods import Pod
+from cnai.scheduling.api import PodPlacement, PodSet, Workload, WorkloadPhase, WorkloadSpec
+
+WORKLOADS = "workloads"
+DEFAULT_QUEUE = "default"  # keep in sync with cnai.scheduling.defaults.DEFAULT
+POD_SET = "main"
+QUEUED = "Queued"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What the Job's Workload allows: pods up to ``count`` while admitted (None: no
+    limit); none while pending; stop them all while evicted. ``reason`` and ``message``
+    say why the job waits."""
+
+    admitted: bool = True
+    count: int | None = None
+    evicted: bool = False
+    reason: str = ""
+    message: str = ""
+
+
+OPEN = Gate()  # no scheduler: as many pods as the job wants (pure decision tests)
+
+
+def wanted_pods(job: Job, succeeded: int) -> int:
+    """Pods the job runs at once: parallelism, capped by the completions still wanted."""
+    return min(job.spec.parallelism, job.spec.completions - succeeded)
+
+
+def build_workload(job: Job, count: int) -> Workload:
+    """The Workload of ``job``: one pod set of ``count`` pods with the template's requests."""
+    spec = job.spec
+    min_count = None if spec.min_parallelism is None else min(spec.min_parallelism, count)
+    return Workload(
+        metadata=ObjectMeta(
+            name=job.metadata.name,
+            namespace=job.metadata.namespace,
+            owner_references=[owner_reference(job)],
+        ),
+        spec=WorkloadSpec(
+            queue_name=spec.queue or DEFAULT_QUEUE,
+            priority_class_name=spec.priority_class_name,
+            pod_sets=[
+                PodSet(
+                    name=POD_SET,
+                    count=count,
+                    min_count=min_count if min_count != count else None,
+                    requests=dict(spec.template.spec.resources.requests),
+                )
+            ],
+        ),
+    )
+
+
+def gate_of(wl: Workload | None) -> Gate:
+    """What the Workload's status allows the job to do now."""
+    if wl is None:
+        return Gate(False, 0, reason=QUEUED, message="waiting for the scheduler")
+    status = wl.status
+    if status.phase is WorkloadPhase.EVICTING:
+        message = f"preempted: {status.message}; its pods are stopping, then it is requeued"
+        return Gate(False, 0, evicted=True, reason="Preempted", message=message)
+    if status.phase is WorkloadPhase.ADMITTED and status.admission is not None:
+        count = sum(a.count for a in status.admission.pod_set_assignments)
+        return Gate(True, count)
+    message = status.message or f"waiting for the scheduler in queue {wl.spec.queue_name}"
+    return Gate(False, 0, reason=status.reason or QUEUED, message=message)
+
+
+def _slot(pod: Pod) -> tuple[str, tuple[int, ...]]:
+    text = pod.metadata.annotations.get(GPU_ANNOTATION, "")
+    return pod.spec.node_name, tuple(int(i) for i in text.split(",") if i.strip().isdigit())
+
+
+def free_slots(wl: Workload | None, active: Iterable[Pod]) -> list[PodPlacement]:
+    """The placements of the admitted Workload that no active pod holds, in order."""
+    if wl is None or wl.status.admission is None:
+        return []
+    held = Counter(_slot(p) for p in active)
+    out = []
+    for a in wl.status.admission.pod_set_assignments:
+        for p in a.placements:
+            key = (p.node_name, tuple(p.gpus))
+            if held[key] > 0:
+                held[key] -= 1
+            else:
+                out.append(p)
+    return out

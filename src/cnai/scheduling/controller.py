@@ -1,0 +1,338 @@
+"""The scheduler's shell: one scheduling pass reads the store, decides, and writes status.
+
+Every change to a Workload, queue, PriorityClass, Node, Pod or Namespace maps to one
+fixed key, so changes that arrive together coalesce into one pass; a periodic requeue
+covers time-based rules (starvation). One pass, as numbered phases:
+
+1. Bootstrap: the default flavor and ClusterQueue (once, sized from the Nodes) and a
+   LocalQueue ``default`` in every namespace (see :mod:`.defaults`).
+2. Requeue evicted Workloads whose pods have all stopped: their quota is free again.
+3. Decide: ``schedule(snapshot, now)`` over the stored queues and Workloads (pure).
+4. Admit: place each admitted Workload's pods onto nodes and GPUs with ``place()``
+   over the Nodes' free capacity; one that fits no node keeps waiting.
+5. Grow admitted elastic Workloads (partial admission) where quota and nodes allow.
+6. Preempt: mark victims evicted; their job stops their pods (SIGTERM, then SIGKILL
+   after the grace period), and phase 2 of a later pass requeues them.
+7. Write why each pending Workload waits, and each queue's usage and lengths.
+
+Writes happen only when a status changed. The job that owns a Workload creates its pods
+once it is admitted, on the nodes of its placement.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from cnai.core.clock import Clock
+from cnai.core.controllers.types import ControllerContext, ControllerSpec, Request, Result
+from cnai.core.errors import Conflict, NotFound
+from cnai.core.events import EventRecorder
+from cnai.core.kinds import EventType, Namespace
+from cnai.core.pods import Node, Pod
+from cnai.core.resources import ResourceService
+from cnai.core.store.protocol import Obj
+from cnai.scheduling import defaults, snapshots, transitions
+from cnai.scheduling.admission import Admit, Decisions, QueueUsage, schedule
+from cnai.scheduling.admission.reasons import amount
+from cnai.scheduling.api import (
+    WORKLOAD_ANNOTATION,
+    ClusterQueue,
+    ClusterQueueStatus,
+    FlavorUsage,
+    LocalQueue,
+    PodPlacement,
+    PriorityClass,
+    ResourceUsage,
+    Workload,
+    WorkloadPhase,
+    WorkloadStatus,
+)
+from cnai.scheduling.placement import ClusterSnapshot, Policy, make_policy, place
+
+log = logging.getLogger("cnai.scheduling")
+
+COMPONENT = "scheduler"
+SCHEDULER_KEY = Request(None, "scheduler")
+PERIOD_S = 1.0  # time-based rules (starvation) are looked at this often
+RETRY_S = 0.1  # after a write lost to a concurrent one
+PLACEMENT_POLICY = "best-fit"
+WATCHED = ("workloads", "localqueues", "priorityclasses", "nodes", "pods", "namespaces")
+
+
+@dataclass
+class _World:
+    """What one pass read, and the Workloads as this pass leaves them."""
+
+    nodes: list[Node]
+    cqs: list[ClusterQueue]
+    lqs: list[LocalQueue]
+    classes: list[PriorityClass]
+    workloads: dict[str, Workload]
+    pods: list[Pod]
+    stored: dict[str, WorkloadStatus] = field(default_factory=dict)
+
+    def active_pods(self, wl: Workload) -> list[Pod]:
+        return [
+            p
+            for p in self.pods
+            if p.metadata.namespace == wl.metadata.namespace
+            and p.metadata.annotations.get(WORKLOAD_ANNOTATION) == wl.metadata.name
+            and not p.status.phase.terminal
+        ]
+
+
+class SchedulerReconciler:
+    """Runs one scheduling pass per reconcile, whatever the key (see the module docstring)."""
+
+    def __init__(
+        self,
+        service: ResourceService,
+        clock: Clock,
+        recorder: EventRecorder,
+        policy: str = PLACEMENT_POLICY,
+    ) -> None:
+        self.service = service
+        self.clock = clock
+        self.recorder = recorder
+        self.policy: Policy = make_policy(policy)
+        self._bootstrapped = False
+        self._retry = False
+
+    async def reconcile(self, request: Request) -> Result:
+        self._retry = False
+        world = await self._read()
+        now = self.clock.now().replace(microsecond=0)
+        # 2. Requeue evicted Workloads whose pods have stopped.
+        for wl in list(world.workloads.values()):
+            if wl.status.phase is WorkloadPhase.EVICTING and not world.active_pods(wl):
+                await self._write(world, wl, transitions.requeued(wl.status, now), "Requeued")
+        # 3. Decide.
+        workloads = list(world.workloads.values())
+        decisions = schedule(
+            snapshots.admission_snapshot(world.cqs, world.lqs, world.classes, workloads), now
+        )
+        # 4-6. Admit with placements, grow, preempt.
+        nodes = snapshots.cluster_snapshot(world.nodes, workloads, world.pods)
+        for admit in decisions.admit:
+            nodes = await self._admit(world, admit, nodes, now)
+        for resize in decisions.resize:
+            nodes = await self._resize(world, resize.workload, resize.counts, nodes)
+        for preempt in decisions.preempt:
+            wl = world.workloads[preempt.victim]
+            await self._write(world, wl, transitions.evicted(wl.status, preempt, now), "Preempted")
+        # 7. Why the rest wait; queue status.
+        for wait in decisions.wait:
+            wl = world.workloads[wait.workload]
+            if wl.status.admission is None:
+                await self._write(world, wl, transitions.waiting(wl.status, wait))
+        await self._queue_status(world, decisions)
+        if self._retry:
+            return Result(requeue_after=RETRY_S)
+        return Result(requeue_after=PERIOD_S if request == SCHEDULER_KEY else None)
+
+    # -- reading ---------------------------------------------------------------------
+
+    async def _list(self, plural: str) -> list[Obj]:
+        return (await self.service.list(plural)).items
+
+    async def _read(self) -> _World:
+        nodes = [Node.model_validate(o) for o in await self._list("nodes")]
+        # 1. Bootstrap the default queues.
+        if not self._bootstrapped:
+            self._bootstrapped = await defaults.ensure_cluster_queue(self.service, nodes)
+        namespaces = [Namespace.model_validate(o) for o in await self._list("namespaces")]
+        lqs = [LocalQueue.model_validate(o) for o in await self._list("localqueues")]
+        have = {lq.metadata.namespace or "" for lq in lqs if lq.metadata.name == defaults.DEFAULT}
+        if any(ns.metadata.name not in have for ns in namespaces):
+            await defaults.ensure_local_queues(self.service, namespaces, have)
+            lqs = [LocalQueue.model_validate(o) for o in await self._list("localqueues")]
+        workloads = [Workload.model_validate(o) for o in await self._list("workloads")]
+        return _World(
+            nodes=nodes,
+            cqs=[ClusterQueue.model_validate(o) for o in await self._list("clusterqueues")],
+            lqs=lqs,
+            classes=[PriorityClass.model_validate(o) for o in await self._list("priorityclasses")],
+            workloads={snapshots.key(w): w for w in workloads},
+            pods=[Pod.model_validate(o) for o in await self._list("pods")],
+        )
+
+    # -- phases ----------------------------------------------------------------------
+
+    def _place(
+        self, nodes: ClusterSnapshot, wl: Workload, counts: dict[str, int]
+    ) -> tuple[ClusterSnapshot, dict[str, list[PodPlacement]]] | None:
+        """Place ``counts`` more pods per pod set, or None if some pod fits no node."""
+        specs = {ps.name: ps for ps in wl.spec.pod_sets}
+        out: dict[str, list[PodPlacement]] = {}
+        for name, count in counts.items():
+            request = snapshots.pod_request(specs[name].requests if name in specs else {})
+            for _ in range(count):
+                found = place(nodes, request, self.policy)
+                if found is None:
+                    return None
+                nodes = nodes.bind(request, found)
+                node = nodes.names[found.node]
+                out.setdefault(name, []).append(PodPlacement(node_name=node, gpus=list(found.gpus)))
+        return nodes, out
+
+    async def _admit(
+        self, world: _World, admit: Admit, nodes: ClusterSnapshot, now: datetime
+    ) -> ClusterSnapshot:
+        wl = world.workloads[admit.workload]
+        placed = self._place(nodes, wl, {p.name: p.count for p in admit.pod_sets})
+        if placed is None:
+            pods = sum(p.count for p in admit.pod_sets)
+            message = (
+                f"fits the quota of clusterqueue {admit.cluster_queue}, but no node has room "
+                f"for its {pods} pod(s) now"
+            )
+            await self._write(world, wl, transitions.unplaceable(wl.status, message))
+            return nodes
+        nodes, placements = placed
+        await self._write(
+            world, wl, transitions.admitted(wl.status, admit, placements, now), "Admitted"
+        )
+        return nodes
+
+    async def _resize(
+        self, world: _World, key: str, counts: Mapping[str, int], nodes: ClusterSnapshot
+    ) -> ClusterSnapshot:
+        wl = world.workloads[key]
+        if wl.status.admission is None:
+            return nodes
+        have = {a.name: a.count for a in wl.status.admission.pod_set_assignments}
+        extra = {name: n - have.get(name, 0) for name, n in counts.items() if n > have.get(name, 0)}
+        placed = self._place(nodes, wl, extra)
+        if placed is None:
+            return nodes
+        nodes, more = placed
+        await self._write(world, wl, transitions.resized(wl.status, counts, more), "Resized")
+        return nodes
+
+    async def _queue_status(self, world: _World, decisions: Decisions) -> None:
+        final = list(world.workloads.values())
+        for cq in world.cqs:
+            usage = decisions.usage.get(cq.metadata.name)
+            if usage is None:
+                continue
+            status = _cq_status(cq, usage, final, world.lqs)
+            if status != cq.status:
+                await self._write_status("clusterqueues", cq, status)
+        for lq in world.lqs:
+            mine = [
+                w
+                for w in final
+                if w.metadata.namespace == lq.metadata.namespace
+                and w.spec.queue_name == lq.metadata.name
+            ]
+            lq_status = lq.status.model_copy(
+                update={
+                    "pending_workloads": sum(snapshots.is_pending(w) for w in mine),
+                    "admitted_workloads": sum(snapshots.is_admitted(w) for w in mine),
+                }
+            )
+            if lq_status != lq.status:
+                await self._write_status("localqueues", lq, lq_status)
+
+    # -- writing ---------------------------------------------------------------------
+
+    async def _write(
+        self, world: _World, wl: Workload, status: WorkloadStatus, event: str = ""
+    ) -> None:
+        if status == wl.status:
+            return
+        body = wl.model_copy(update={"status": status}).to_dict()
+        ns, name = wl.metadata.namespace, wl.metadata.name
+        try:
+            written = await self.service.update("workloads", body, ns, name, status=True)
+        except (Conflict, NotFound):
+            self._retry = True
+            return
+        updated = Workload.model_validate(written)
+        world.workloads[snapshots.key(updated)] = updated
+        if event:
+            kind = EventType.WARNING if event == "Preempted" else EventType.NORMAL
+            await self.recorder.record(
+                updated, kind, event, status.message or _admitted_text(status)
+            )
+
+    async def _write_status(self, plural: str, obj: ClusterQueue | LocalQueue, status: Any) -> None:
+        body = obj.model_copy(update={"status": status}).to_dict()
+        try:
+            await self.service.update(
+                plural, body, obj.metadata.namespace, obj.metadata.name, status=True
+            )
+        except (Conflict, NotFound):
+            self._retry = True
+
+
+def _admitted_text(status: WorkloadStatus) -> str:
+    if status.admission is None:
+        return ""
+    counts = ", ".join(f"{a.count} {a.name}" for a in status.admission.pod_set_assignments)
+    nodes = sorted(
+        {p.node_name for a in status.admission.pod_set_assignments for p in a.placements}
+    )
+    where = f" on {', '.join(nodes)}" if nodes else ""
+    return f"admitted by clusterqueue {status.admission.cluster_queue}: {counts} pod(s){where}"
+
+
+def _cq_status(
+    cq: ClusterQueue, usage: QueueUsage, workloads: Sequence[Workload], lqs: Sequence[LocalQueue]
+) -> ClusterQueueStatus:
+    """``cnai get clusterqueues``: nominal, borrowed, used and pending per resource."""
+    flavors: dict[str, FlavorUsage] = {}
+    for line in usage.lines:
+        fu = flavors.setdefault(line.flavor, FlavorUsage(name=line.flavor))
+        fu.resources.append(
+            ResourceUsage(
+                name=line.resource,
+                nominal=amount(line.resource, line.nominal),
+                borrowed=amount(line.resource, line.borrowed),
+                used=amount(line.resource, line.used),
+                pending=amount(line.resource, usage.pending.get(line.resource, Decimal(0))),
+            )
+        )
+    targets = {
+        (lq.metadata.namespace, lq.metadata.name)
+        for lq in lqs
+        if lq.spec.cluster_queue == cq.metadata.name
+    }
+    name = cq.metadata.name
+    mine = [w for w in workloads if (w.metadata.namespace, w.spec.queue_name) in targets]
+    admitted = [
+        w
+        for w in workloads
+        if snapshots.is_admitted(w)
+        and w.status.admission is not None
+        and w.status.admission.cluster_queue == name
+    ]
+    return cq.status.model_copy(
+        update={
+            "flavors_usage": list(flavors.values()),
+            "usage_text": usage.text,
+            "pending_workloads": sum(snapshots.is_pending(w) for w in mine),
+            "admitted_workloads": len(admitted),
+        }
+    )
+
+
+def _to_scheduler(_: Obj) -> list[Request]:
+    return [SCHEDULER_KEY]
+
+
+def scheduler_controller(ctx: ControllerContext) -> ControllerSpec:
+    """The ControllerFactory of the scheduler (its primary kind is ClusterQueue; every
+    watched change runs the same pass)."""
+    reconciler = SchedulerReconciler(ctx.service, ctx.clock, ctx.recorder(COMPONENT))
+    return ControllerSpec(
+        name=COMPONENT,
+        kind="clusterqueues",
+        reconciler=reconciler,
+        watches=tuple((plural, _to_scheduler) for plural in WATCHED),
+    )

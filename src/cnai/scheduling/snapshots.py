@@ -1,0 +1,271 @@
+"""Stored objects to the scheduler's pure inputs: the admission Snapshot and the
+placement ClusterSnapshot (DESIGN.md principle 3: the shell reads, the core decides).
+
+Pure functions over typed objects already read from the store. A Workload is
+*pending* while it holds no admission and is not finished, *admitted* while it holds
+one (an evicting Workload still does, until its pods have stopped).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from cnai.core.kubelet import GPU_ANNOTATION
+from cnai.core.pods import Node, Pod
+from cnai.core.quantity import parse_quantity
+from cnai.scheduling import admission as adm
+from cnai.scheduling.api import (
+    WORKLOAD_ANNOTATION,
+    ClusterQueue,
+    LocalQueue,
+    PreemptionPolicyName,
+    PriorityClass,
+    Workload,
+    WorkloadConditionType,
+    WorkloadPhase,
+)
+from cnai.scheduling.placement import ClusterSnapshot, NodeSpec, Placement, PodRequest
+from cnai.scheduling.placement.request import MILLI
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MIB = 1 << 20
+
+
+def key(wl: Workload) -> str:
+    return f"{wl.metadata.namespace}/{wl.metadata.name}"
+
+
+def is_finished(wl: Workload) -> bool:
+    return wl.status.phase.terminal or wl.metadata.deletion_timestamp is not None
+
+
+def is_admitted(wl: Workload) -> bool:
+    return wl.status.admission is not None and not is_finished(wl)
+
+
+def is_pending(wl: Workload) -> bool:
+    return wl.status.admission is None and not is_finished(wl)
+
+
+def _amount(value: object) -> Decimal:
+    return parse_quantity(value)  # type: ignore[arg-type]
+
+
+def _optional(value: object | None) -> Decimal | None:
+    return None if value is None else _amount(value)
+
+
+# -- admission -----------------------------------------------------------------------
+
+
+def cluster_queue(cq: ClusterQueue) -> adm.ClusterQueue:
+    """A ClusterQueue's quota and policies as the admission core reads them."""
+    spec = cq.spec
+    groups, quotas = [], {}
+    for group in spec.resource_groups:
+        groups.append(
+            adm.ResourceGroup(tuple(group.covered_resources), tuple(f.name for f in group.flavors))
+        )
+        for flavor in group.flavors:
+            for r in flavor.resources:
+                quotas[(flavor.name, r.name)] = adm.Quota(
+                    _amount(r.nominal_quota),
+                    _optional(r.borrowing_limit),
+                    _optional(r.lending_limit),
+                )
+    p = spec.preemption
+    preemption = adm.Preemption(
+        adm.WithinQueue(p.within_cluster_queue.value),
+        adm.Reclaim(p.reclaim_within_cohort.value),
+        p.borrow_within_cohort.policy.value != "Never",
+        p.borrow_within_cohort.max_priority_threshold,
+    )
+    guard = spec.starvation_guard
+    return adm.ClusterQueue(
+        name=cq.metadata.name,
+        groups=tuple(groups),
+        quotas=quotas,
+        cohort=spec.cohort,
+        strategy=adm.QueueingStrategy(spec.queueing_strategy.value),
+        preemption=preemption,
+        weight=_amount(spec.fair_sharing.weight),
+        starvation=adm.StarvationGuard(guard.max_wait_seconds, guard.max_bypasses),
+    )
+
+
+@dataclass(frozen=True)
+class Priorities:
+    """PriorityClass values by name, and the global default."""
+
+    classes: Mapping[str, PriorityClass]
+
+    @classmethod
+    def of(cls, classes: Iterable[PriorityClass]) -> Priorities:
+        return cls({pc.metadata.name: pc for pc in classes})
+
+    def _class(self, wl: Workload) -> PriorityClass | None:
+        if wl.spec.priority_class_name:
+            return self.classes.get(wl.spec.priority_class_name)
+        return next((pc for pc in self.classes.values() if pc.global_default), None)
+
+    def value(self, wl: Workload) -> int:
+        if wl.spec.priority is not None:
+            return wl.spec.priority
+        pc = self._class(wl)
+        return pc.value if pc is not None else 0
+
+    def can_preempt(self, wl: Workload) -> bool:
+        pc = self._class(wl)
+        return pc is None or pc.preemption_policy is not PreemptionPolicyName.NEVER
+
+
+def _requests(requests: Mapping[str, object]) -> dict[str, Decimal]:
+    return {r: _amount(v) for r, v in requests.items()}
+
+
+def _condition_time(wl: Workload, type: WorkloadConditionType) -> datetime | None:
+    for c in wl.status.conditions:
+        if c.type == type and c.status == "True":
+            return c.last_transition_time
+    return None
+
+
+def pending(
+    wl: Workload,
+    lqs: Mapping[tuple[str, str], LocalQueue],
+    cqs: Mapping[str, object],
+    pri: Priorities,
+) -> adm.PendingWorkload:
+    ns = wl.metadata.namespace or ""
+    lq = lqs.get((ns, wl.spec.queue_name))
+    target = lq.spec.cluster_queue if lq is not None else ""
+    return adm.PendingWorkload(
+        key=key(wl),
+        queue=wl.spec.queue_name,
+        cluster_queue=target if target in cqs else "",
+        priority=pri.value(wl),
+        created=wl.metadata.creation_timestamp or EPOCH,
+        pod_sets=tuple(
+            adm.PodSet(ps.name, ps.count, _requests(ps.requests), ps.min_count)
+            for ps in wl.spec.pod_sets
+        ),
+        bypassed=wl.status.bypassed,
+        can_preempt=pri.can_preempt(wl),
+    )
+
+
+def admitted(wl: Workload, pri: Priorities) -> adm.AdmittedWorkload:
+    assert wl.status.admission is not None
+    specs = {ps.name: ps for ps in wl.spec.pod_sets}
+    pod_sets = []
+    for a in wl.status.admission.pod_set_assignments:
+        ps = specs.get(a.name)
+        wanted = ps.count if ps is not None else a.count
+        pod_sets.append(
+            adm.AdmittedPodSet(
+                a.name,
+                a.count,
+                _requests(ps.requests) if ps is not None else {},
+                dict(a.flavors),
+                ps.min_count if ps is not None else None,
+                wanted if wanted != a.count else None,
+            )
+        )
+    return adm.AdmittedWorkload(
+        key=key(wl),
+        cluster_queue=wl.status.admission.cluster_queue,
+        priority=pri.value(wl),
+        admitted=_condition_time(wl, WorkloadConditionType.ADMITTED) or EPOCH,
+        pod_sets=tuple(pod_sets),
+        evicting=wl.status.phase is WorkloadPhase.EVICTING,
+    )
+
+
+def admission_snapshot(
+    cqs: Sequence[ClusterQueue],
+    lqs: Sequence[LocalQueue],
+    classes: Sequence[PriorityClass],
+    workloads: Sequence[Workload],
+) -> adm.Snapshot:
+    """The admission core's input for one pass."""
+    queues = {cq.metadata.name: cluster_queue(cq) for cq in cqs}
+    by_key = {(lq.metadata.namespace or "", lq.metadata.name): lq for lq in lqs}
+    pri = Priorities.of(classes)
+    return adm.Snapshot(
+        cluster_queues=queues,
+        admitted=tuple(admitted(w, pri) for w in workloads if is_admitted(w)),
+        pending=tuple(pending(w, by_key, queues, pri) for w in workloads if is_pending(w)),
+    )
+
+
+# -- placement -----------------------------------------------------------------------
+
+
+def pod_request(requests: Mapping[str, object]) -> PodRequest:
+    """One pod's requests in placement units (milli-cpu, MiB, whole or shared GPUs)."""
+    values = _requests(requests)
+    cpu = math.ceil(values.get("cpu", Decimal(0)) * 1000)
+    memory = math.ceil(values.get("memory", Decimal(0)) / MIB)
+    gpu = values.get("gpu", Decimal(0))
+    if gpu <= 0:
+        return PodRequest(cpu, memory)
+    if gpu < 1:
+        return PodRequest(cpu, memory, 1, math.ceil(gpu * MILLI))
+    return PodRequest(cpu, memory, math.ceil(gpu), MILLI)
+
+
+def node_spec(node: Node) -> NodeSpec:
+    alloc = node.status.allocatable
+    gpus = len(node.status.gpus) or int(_amount(alloc.get("gpu", "0")))
+    model = node.status.gpus[0].name if node.status.gpus else ""
+    return NodeSpec(
+        node.metadata.name,
+        int(_amount(alloc.get("cpu", "0")) * 1000),
+        int(_amount(alloc.get("memory", "0")) / MIB),
+        gpus,
+        model,
+    )
+
+
+def _gpus_of(pod: Pod) -> tuple[int, ...]:
+    text = pod.metadata.annotations.get(GPU_ANNOTATION, "")
+    return tuple(int(i) for i in text.split(",") if i.strip().isdigit())
+
+
+def _hold(snap: ClusterSnapshot, node: str, req: PodRequest, gpus: Sequence[int]) -> None:
+    if node not in snap.names:
+        return
+    held = tuple(g for g in gpus if g < snap.gpu_free.shape[1])
+    milli = req.gpu_milli if held else 0
+    snap.bind_in_place(
+        PodRequest(req.cpu_milli, req.memory_mib, len(held), milli),
+        Placement(snap.names.index(node), held, milli),
+    )
+
+
+def cluster_snapshot(
+    nodes: Sequence[Node], workloads: Sequence[Workload], pods: Sequence[Pod]
+) -> ClusterSnapshot:
+    """Free capacity per node: allocatable minus the placements of admitted Workloads
+    and the requests of bound standalone pods (pods of a Workload are in its placement)."""
+    usable = [n for n in nodes if not n.spec.unschedulable]
+    snap = ClusterSnapshot.from_nodes([node_spec(n) for n in usable])
+    for wl in workloads:
+        if not is_admitted(wl) or wl.status.admission is None:
+            continue
+        specs = {ps.name: ps for ps in wl.spec.pod_sets}
+        for a in wl.status.admission.pod_set_assignments:
+            req = pod_request(specs[a.name].requests if a.name in specs else {})
+            for p in a.placements:
+                _hold(snap, p.node_name, req, p.gpus)
+    for pod in pods:
+        if WORKLOAD_ANNOTATION in pod.metadata.annotations or not pod.spec.node_name:
+            continue
+        if pod.status.phase.terminal:
+            continue
+        _hold(snap, pod.spec.node_name, pod_request(pod.spec.resources.requests), _gpus_of(pod))
+    return snap

@@ -1,0 +1,140 @@
+"""A Workload's status after each kind of decision, as pure functions.
+
+Legal transitions are those of :class:`~cnai.scheduling.api.WorkloadPhase`: a pending
+Workload is admitted (with placements) or keeps waiting with a reason; an admitted one
+is evicted (it keeps its quota until its pods have stopped) and is then requeued; the
+job that owns it marks it finished (see :func:`finished`). Each function returns a new
+status; the shell writes it only if it differs from the stored one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from cnai.core.meta import Condition
+from cnai.scheduling.admission import Admit, Preempt, Wait
+from cnai.scheduling.api import (
+    Admission,
+    PodPlacement,
+    PodSetAssignment,
+    WorkloadConditionType,
+    WorkloadPhase,
+    WorkloadStatus,
+)
+
+C = WorkloadConditionType
+
+
+def set_condition(
+    status: WorkloadStatus, type: str, value: bool, reason: str, message: str, now: datetime
+) -> None:
+    """Set a condition; its transition time moves only when its status does."""
+    text = "True" if value else "False"
+    old = next((c for c in status.conditions if c.type == type), None)
+    when = old.last_transition_time if old is not None and old.status == text else now
+    status.conditions = [c for c in status.conditions if c.type != type]
+    status.conditions.append(
+        Condition(type=type, status=text, reason=reason, message=message, last_transition_time=when)
+    )
+
+
+def _clear_wait(status: WorkloadStatus) -> None:
+    status.reason, status.message, status.position_in_queue = "", "", None
+
+
+def admitted(
+    status: WorkloadStatus,
+    admit: Admit,
+    placements: Mapping[str, Sequence[PodPlacement]],
+    now: datetime,
+) -> WorkloadStatus:
+    """Quota reserved and pods placed: the job may start its pods."""
+    out = status.model_copy(deep=True)
+    out.phase = WorkloadPhase.ADMITTED
+    out.admission = Admission(
+        cluster_queue=admit.cluster_queue,
+        pod_set_assignments=[
+            PodSetAssignment(
+                name=p.name,
+                flavors=dict(p.flavors),
+                count=p.count,
+                resource_usage={r: str(v) for r, v in p.usage.items()},
+                placements=list(placements.get(p.name, ())),
+            )
+            for p in admit.pod_sets
+        ],
+    )
+    _clear_wait(out)
+    out.eviction_deadline = None
+    message = f"admitted by clusterqueue {admit.cluster_queue}"
+    set_condition(out, C.QUOTA_RESERVED, True, "QuotaReserved", message, now)
+    set_condition(out, C.ADMITTED, True, "Admitted", message, now)
+    if any(c.type == C.EVICTED for c in out.conditions):
+        set_condition(out, C.EVICTED, False, "Admitted", message, now)
+        set_condition(out, C.PREEMPTED, False, "Admitted", message, now)
+    return out
+
+
+def resized(
+    status: WorkloadStatus, counts: Mapping[str, int], extra: Mapping[str, Sequence[PodPlacement]]
+) -> WorkloadStatus:
+    """An admitted elastic workload grown to ``counts``, with the new pods placed."""
+    out = status.model_copy(deep=True)
+    assert out.admission is not None
+    for a in out.admission.pod_set_assignments:
+        if a.name in counts:
+            a.count = counts[a.name]
+            a.placements = [*a.placements, *extra.get(a.name, ())]
+    return out
+
+
+def waiting(status: WorkloadStatus, wait: Wait) -> WorkloadStatus:
+    """Still pending: why, and where in its queue."""
+    out = status.model_copy(deep=True)
+    out.reason, out.message = wait.reason.value, wait.message
+    out.position_in_queue = wait.position or None
+    out.bypassed = wait.bypassed
+    return out
+
+
+def unplaceable(status: WorkloadStatus, message: str) -> WorkloadStatus:
+    """Its quota is free but no node has room for its pods."""
+    out = status.model_copy(deep=True)
+    out.reason, out.message, out.position_in_queue = "NoNodeFits", message, None
+    return out
+
+
+def evicted(status: WorkloadStatus, preempt: Preempt, now: datetime) -> WorkloadStatus:
+    """Preempted: its pods are stopped; it holds its quota until they have."""
+    out = status.model_copy(deep=True)
+    out.phase = WorkloadPhase.EVICTING
+    out.eviction_deadline = preempt.kill_after
+    out.reason = "Preempted"
+    out.message = preempt.message
+    out.position_in_queue = None
+    set_condition(out, C.EVICTED, True, "Preempted", preempt.message, now)
+    set_condition(out, C.PREEMPTED, True, preempt.reason.value, preempt.message, now)
+    return out
+
+
+def requeued(status: WorkloadStatus, now: datetime) -> WorkloadStatus:
+    """An evicted workload whose pods have all stopped: back in its queue."""
+    out = status.model_copy(deep=True)
+    out.phase = WorkloadPhase.PENDING
+    out.admission = None
+    out.eviction_deadline = None
+    out.reason = "Requeued"
+    out.message = f"requeued after eviction: {status.message}" if status.message else "requeued"
+    set_condition(out, C.QUOTA_RESERVED, False, "Evicted", out.message, now)
+    set_condition(out, C.ADMITTED, False, "Evicted", out.message, now)
+    return out
+
+
+def finished(status: WorkloadStatus, message: str, now: datetime) -> WorkloadStatus:
+    """Its job is done: the quota it held is free for others."""
+    out = status.model_copy(deep=True)
+    out.phase = WorkloadPhase.FINISHED
+    _clear_wait(out)
+    set_condition(out, C.FINISHED, True, "Finished", message, now)
+    return out
