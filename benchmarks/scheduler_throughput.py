@@ -32,7 +32,7 @@ import platform
 import statistics
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -45,6 +45,7 @@ from cnai.scheduling.admission import (
     AdmittedWorkload,
     ClusterQueue,
     Decisions,
+    Inadmissible,
     PendingWorkload,
     PodSet,
     Preemption,
@@ -207,6 +208,8 @@ class Shell:
     admitted: dict[str, AdmittedWorkload] = field(default_factory=dict)
     bound: dict[str, list[tuple[PodRequest, Placement]]] = field(default_factory=dict)
     shape_of: dict[str, Shape] = field(default_factory=dict)
+    # The last pass's inadmissible set, handed to the next (as the controller does).
+    inadmissible: Mapping[str, Inadmissible] = field(default_factory=dict)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
 
     def submit(self, key: str, cq: str, shape: Shape, now: datetime) -> None:
@@ -226,13 +229,17 @@ class Shell:
         """One ``schedule()`` pass, then placement of every admitted pod. Returns the
         decisions and the keys admitted (and placed)."""
         snapshot = Snapshot(
-            self.queues, tuple(self.admitted.values()), tuple(self.pending.values())
+            self.queues,
+            tuple(self.admitted.values()),
+            tuple(self.pending.values()),
+            inadmissible=self.inadmissible,
         )
         meter = self.meter
         wall0 = time.perf_counter()
         cpu0 = time.process_time()
         decisions = schedule(snapshot, now)
         cpu1 = time.process_time()
+        self.inadmissible = decisions.inadmissible
         meter.schedule_cpu.append(cpu1 - cpu0)
         meter.admissions += len(decisions.admit)
         meter.decision_latency.extend([cpu1 - cpu0] * len(decisions.admit))

@@ -8,7 +8,7 @@ covers time-based rules (starvation). One pass, as numbered phases:
    LocalQueue ``default`` in every namespace (see :mod:`.defaults`).
 2. Requeue evicted Workloads whose pods have all stopped: their quota is free again.
 3. Decide: ``schedule(snapshot, now)`` over the stored queues and Workloads (pure).
-4. Admit: place each admitted Workload's pods onto nodes and GPUs with ``place()``
+4. Admit: place each admitted Workload's pods onto nodes and GPUs as a gang with ``place_gang()``
    over the Nodes' free capacity; one that fits no node keeps waiting.
 5. Grow admitted elastic Workloads (partial admission) where quota and nodes allow.
 6. Preempt: mark victims evicted; their job stops their pods (SIGTERM, then SIGKILL
@@ -37,7 +37,7 @@ from cnai.core.pods import Node, Pod
 from cnai.core.resources import ResourceService
 from cnai.core.store.protocol import Obj
 from cnai.scheduling import defaults, snapshots, transitions
-from cnai.scheduling.admission import Admit, Decisions, QueueUsage, schedule
+from cnai.scheduling.admission import Admit, Decisions, Inadmissible, QueueUsage, schedule
 from cnai.scheduling.admission.reasons import amount
 from cnai.scheduling.api import (
     WORKLOAD_ANNOTATION,
@@ -52,7 +52,7 @@ from cnai.scheduling.api import (
     WorkloadPhase,
     WorkloadStatus,
 )
-from cnai.scheduling.placement import ClusterSnapshot, Policy, make_policy, place
+from cnai.scheduling.placement import ClusterSnapshot, Policy, make_policy, place_gang
 
 log = logging.getLogger("cnai.scheduling")
 
@@ -102,6 +102,9 @@ class SchedulerReconciler:
         self.policy: Policy = make_policy(policy)
         self._bootstrapped = False
         self._retry = False
+        # The last pass's inadmissible set: the next pass skips those workloads while
+        # their cohort's quota and usage give the same answer (see admission.schedule).
+        self._inadmissible: Mapping[str, Inadmissible] = {}
 
     async def reconcile(self, request: Request) -> Result:
         self._retry = False
@@ -114,8 +117,12 @@ class SchedulerReconciler:
         # 3. Decide.
         workloads = list(world.workloads.values())
         decisions = schedule(
-            snapshots.admission_snapshot(world.cqs, world.lqs, world.classes, workloads), now
+            snapshots.admission_snapshot(
+                world.cqs, world.lqs, world.classes, workloads, self._inadmissible
+            ),
+            now,
         )
+        self._inadmissible = decisions.inadmissible
         # 4-6. Admit with placements, grow, preempt.
         nodes = snapshots.cluster_snapshot(world.nodes, workloads, world.pods)
         for admit in decisions.admit:
@@ -166,18 +173,23 @@ class SchedulerReconciler:
     def _place(
         self, nodes: ClusterSnapshot, wl: Workload, counts: dict[str, int]
     ) -> tuple[ClusterSnapshot, dict[str, list[PodPlacement]]] | None:
-        """Place ``counts`` more pods per pod set, or None if some pod fits no node."""
+        """Place ``counts`` more pods per pod set as one gang (all or none, on the fewest
+        nodes: ``place_gang``), or None if the gang does not fit now."""
         specs = {ps.name: ps for ps in wl.spec.pod_sets}
+        gang = [
+            (name, snapshots.pod_request(specs[name].requests if name in specs else {}))
+            for name, count in counts.items()
+            for _ in range(count)
+        ]
+        found = place_gang(nodes, [request for _, request in gang], self.policy)
+        if found is None:
+            return None
         out: dict[str, list[PodPlacement]] = {}
-        for name, count in counts.items():
-            request = snapshots.pod_request(specs[name].requests if name in specs else {})
-            for _ in range(count):
-                found = place(nodes, request, self.policy)
-                if found is None:
-                    return None
-                nodes = nodes.bind(request, found)
-                node = nodes.names[found.node]
-                out.setdefault(name, []).append(PodPlacement(node_name=node, gpus=list(found.gpus)))
+        nodes = nodes.copy()
+        for (name, request), at in zip(gang, found, strict=True):
+            nodes.bind_in_place(request, at)
+            node = nodes.names[at.node]
+            out.setdefault(name, []).append(PodPlacement(node_name=node, gpus=list(at.gpus)))
         return nodes, out
 
     async def _admit(

@@ -190,8 +190,10 @@ def admission_snapshot(
     lqs: Sequence[LocalQueue],
     classes: Sequence[PriorityClass],
     workloads: Sequence[Workload],
+    inadmissible: Mapping[str, adm.Inadmissible] | None = None,
 ) -> adm.Snapshot:
-    """The admission core's input for one pass."""
+    """The admission core's input for one pass. ``inadmissible``: the previous pass's
+    ``Decisions.inadmissible`` (workloads it need not try again while nothing changed)."""
     queues = {cq.metadata.name: cluster_queue(cq) for cq in cqs}
     by_key = {(lq.metadata.namespace or "", lq.metadata.name): lq for lq in lqs}
     pri = Priorities.of(classes)
@@ -199,6 +201,7 @@ def admission_snapshot(
         cluster_queues=queues,
         admitted=tuple(admitted(w, pri) for w in workloads if is_admitted(w)),
         pending=tuple(pending(w, by_key, queues, pri) for w in workloads if is_pending(w)),
+        inadmissible=inadmissible or {},
     )
 
 

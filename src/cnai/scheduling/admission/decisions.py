@@ -13,8 +13,10 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from cnai.scheduling.admission import reasons
 from cnai.scheduling.admission.flavors import PodSetFit
 from cnai.scheduling.admission.preemption import PreemptReason
+from cnai.scheduling.admission.snapshot import Inadmissible
 
 
 class WaitReason(StrEnum):
@@ -65,15 +67,23 @@ class Preempt:
 
 @dataclass(frozen=True)
 class Wait:
-    """A pending workload that stays pending, and why in words a user understands."""
+    """A pending workload that stays pending, and why in words a user understands.
+
+    The facts are stored; ``message`` words them only when the shell asks for it.
+    """
 
     workload: str
     cluster_queue: str
     reason: WaitReason
-    message: str
+    why: str
     position: int  # 1-based in its LocalQueue
     bypassed: int  # updated count of later workloads admitted past it
     starving: bool = False
+    queue: str = ""  # its LocalQueue's name
+
+    @property
+    def message(self) -> str:
+        return f"{self.why}; {reasons.position(self.position, self.queue)}"
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,9 @@ class Decisions:
     preempt: tuple[Preempt, ...] = ()
     wait: tuple[Wait, ...] = ()
     usage: Mapping[str, QueueUsage] = field(default_factory=dict)
+    # Workloads that did not fit and found no preemption, with the facts they failed
+    # against: the shell passes these to the next cycle as ``Snapshot.inadmissible``.
+    inadmissible: Mapping[str, Inadmissible] = field(default_factory=dict)
 
     def admitted(self, key: str) -> Admit | None:
         return next((a for a in self.admit if a.workload == key), None)

@@ -19,6 +19,14 @@ Phases, as Kueue's ``schedule()``:
 3. Grow admitted elastic workloads that asked for more, where quota is left over.
 4. Count bypasses, and say in words why each workload waits.
 5. Summarize each ClusterQueue's usage for its status.
+
+Inadmissible set (Kueue's): a workload that waited for quota (step e, not starving,
+not heading a StrictFIFO queue) is reported in ``Decisions.inadmissible`` with the
+facts it failed against; the next cycle (``Snapshot.inadmissible``) skips it in
+phase 2 while those facts hold: the workload and its cohort's quotas and policies are
+unchanged, no usage in its cohort went below what it saw, and it is not starving.
+Usage only grows within a cycle and fit is monotone in usage, so a skipped workload
+would not have fitted. It still waits, keeps its position and counts bypasses.
 """
 
 from __future__ import annotations
@@ -26,7 +34,6 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -47,11 +54,14 @@ from cnai.scheduling.admission.snapshot import (
     Amounts,
     ClusterQueue,
     FlavorResource,
+    Inadmissible,
     PendingWorkload,
     PodSet,
     QueueingStrategy,
     Snapshot,
+    UsageFloor,
     WithinQueue,
+    identity,
 )
 from cnai.scheduling.admission.summary import summarize
 
@@ -70,12 +80,63 @@ class _Cycle:
         self.positions = positions(snapshot)
         self.admits: list[Admit] = []
         self.preempts: list[Preempt] = []
-        self.waits: dict[str, Wait] = {}
+        # Why each workload waits (built into ``Wait`` once bypasses are counted).
+        self.waits: dict[str, tuple[PendingWorkload, WaitReason, str, bool]] = {}
         self.resizes: list[Resize] = []
         self.blocked: dict[str, tuple[str, str]] = {}  # cq -> (head, why)
         self.admitted_at: dict[str, list[int]] = defaultdict(list)  # cq -> queue indexes
         # Equivalence key -> (ledger epoch, why) of the last workload that waited for quota.
         self.no_quota: dict[tuple[object, ...], tuple[tuple[int, int, int], str]] = {}
+        # The inadmissible set: this cycle's entries, and per-cycle caches for them.
+        self.inadmissible: dict[str, Inadmissible] = {}
+        self._configs: dict[str, tuple[ClusterQueue, ...]] = {}
+        self._floors: dict[tuple[str, int, int], UsageFloor] = {}
+        self._checked: dict[int, bool] = {}  # id of an earlier config or floor -> holds
+
+    # The inadmissible set.
+
+    def config(self, cq: ClusterQueue) -> tuple[ClusterQueue, ...]:
+        found = self._configs.get(cq.cohort or cq.name)
+        if found is None:
+            found = self._configs[cq.cohort or cq.name] = self.held.members(cq)
+        return found
+
+    def mark_inadmissible(self, cq: ClusterQueue, wl: PendingWorkload, why: str) -> None:
+        """Record that ``wl`` waits for quota against the ledgers as they are now."""
+        if cq.cohort and self.held.frozen_for.get(cq.cohort, cq.name) != cq.name:
+            return  # capacity held for another queue: it may fit once that is over
+        members = self.config(cq)
+        at = (cq.cohort or cq.name, self.held.version, self.promised.version)
+        floor = self._floors.get(at)
+        if floor is None:
+            floor = self._floors[at] = tuple(
+                (m.name, fr, self.held.used(m.name, fr), self.promised.used(m.name, fr))
+                for m in members
+                for fr in m.quotas
+            )
+        self.inadmissible[wl.key] = Inadmissible(wl.key, identity(wl), members, floor, why)
+
+    def still_inadmissible(self, cq: ClusterQueue, wl: PendingWorkload) -> Inadmissible | None:
+        """The earlier entry for ``wl`` if its facts hold at the start of this cycle."""
+        entry = self.snapshot.inadmissible.get(wl.key)
+        if entry is None or cq.strategy == QueueingStrategy.STRICT_FIFO:
+            return None
+        if entry.identity != identity(wl) or starving(cq, wl, self.now):
+            return None
+        config = self.config(cq)
+        if entry.config is not config:
+            ok = self._checked.get(id(entry.config))
+            if ok is None:
+                ok = self._checked[id(entry.config)] = entry.config == config
+            if not ok:
+                return None
+        ok = self._checked.get(id(entry.floor))
+        if ok is None:
+            ok = self._checked[id(entry.floor)] = all(
+                self.held.used(m, fr) >= held and self.promised.used(m, fr) >= promised
+                for m, fr, held, promised in entry.floor
+            )
+        return entry if ok else None
 
     # Quota checks against both ledgers.
 
@@ -92,11 +153,7 @@ class _Cycle:
     # Outcomes.
 
     def wait(self, wl: PendingWorkload, reason: WaitReason, why: str, hungry: bool = False) -> None:
-        pos = self.positions.get(wl.key, 0)
-        message = f"{why}; {reasons.position(pos, wl.queue)}"
-        self.waits[wl.key] = Wait(
-            wl.key, wl.cluster_queue, reason, message, pos, wl.bypassed, hungry
-        )
+        self.waits[wl.key] = (wl, reason, why, hungry)
 
     def admit(self, cq: ClusterQueue, wl: PendingWorkload, found: Assignment, index: int) -> None:
         borrowing = any(
@@ -177,6 +234,8 @@ def _try(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload, index: int, hungr
             cycle.wait(wl, WaitReason.NO_QUOTA, seen[1])
             if cq.strategy == QueueingStrategy.STRICT_FIFO:
                 cycle.blocked[cq.name] = (wl.key, "heads a StrictFIFO queue")
+            else:
+                cycle.mark_inadmissible(cq, wl, seen[1])
             return
     found = fit(cq, wl.pod_sets, cycle.fits, cycle.room)
     if isinstance(found, Assignment):
@@ -199,6 +258,8 @@ def _try(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload, index: int, hungr
             why += "; waited too long: capacity is now held for it"
         elif key is not None:
             cycle.no_quota[key] = (epoch, why)
+            if cq.strategy != QueueingStrategy.STRICT_FIFO:
+                cycle.mark_inadmissible(cq, wl, why)
         cycle.wait(wl, WaitReason.NO_QUOTA, why, hungry)
     if hungry:
         frs = relevant(cq, wl)
@@ -224,9 +285,28 @@ def _admission_rounds(cycle: _Cycle) -> dict[str, list[PendingWorkload]]:
     current: dict[str, Rank] = {}
     heap: list[tuple[Rank, str]] = []
 
+    # Workloads whose earlier inadmissible entry still holds are passed over (checked
+    # against the ledgers as the cycle starts; usage only grows from there).
+    skip: dict[str, Inadmissible] = {}
+    if snapshot.inadmissible:
+        for name, items in ordered.items():
+            cq = snapshot.cluster_queues[name]
+            for wl in items:
+                if wl.key in snapshot.inadmissible:
+                    entry = cycle.still_inadmissible(cq, wl)
+                    if entry is not None:
+                        skip[wl.key] = entry
+
     def refresh(name: str) -> None:
         items = ordered[name]
-        if cursor[name] >= len(items) or name in cycle.blocked:
+        if name in cycle.blocked:
+            current.pop(name, None)
+            return
+        while cursor[name] < len(items) and (entry := skip.get(items[cursor[name]].key)):
+            cycle.wait(items[cursor[name]], WaitReason.NO_QUOTA, entry.why)
+            cycle.inadmissible[entry.workload] = entry
+            cursor[name] += 1
+        if cursor[name] >= len(items):
             current.pop(name, None)
             return
         cq, wl = snapshot.cluster_queues[name], items[cursor[name]]
@@ -274,14 +354,26 @@ def _growth(cycle: _Cycle) -> None:
                 break
 
 
-def _count_bypasses(cycle: _Cycle, order: dict[str, list[PendingWorkload]]) -> None:
+def _count_bypasses(cycle: _Cycle, order: dict[str, list[PendingWorkload]]) -> tuple[Wait, ...]:
     """Phase 4: a waiting workload passed by a later one of its queue counts a bypass."""
+    passed: set[str] = set()
     for name, items in order.items():
         last = max(cycle.admitted_at.get(name, []), default=-1)
-        for wl in items[:last]:
-            w = cycle.waits.get(wl.key)
-            if w is not None and w.reason == WaitReason.NO_QUOTA:
-                cycle.waits[wl.key] = replace(w, bypassed=w.bypassed + 1)
+        passed.update(wl.key for wl in items[:last])
+    no_quota, positions = WaitReason.NO_QUOTA, cycle.positions
+    return tuple(
+        Wait(
+            key,
+            wl.cluster_queue,
+            reason,
+            why,
+            positions.get(key, 0),
+            wl.bypassed + 1 if reason == no_quota and key in passed else wl.bypassed,
+            hungry,
+            wl.queue,
+        )
+        for key, (wl, reason, why, hungry) in cycle.waits.items()
+    )
 
 
 def schedule(snapshot: Snapshot, now: datetime) -> Decisions:
@@ -289,11 +381,12 @@ def schedule(snapshot: Snapshot, now: datetime) -> Decisions:
     cycle = _Cycle(snapshot, now)
     ordered = _admission_rounds(cycle)
     _growth(cycle)
-    _count_bypasses(cycle, ordered)
+    waits = _count_bypasses(cycle, ordered)
     return Decisions(
         admit=tuple(cycle.admits),
         resize=tuple(cycle.resizes),
         preempt=tuple(cycle.preempts),
-        wait=tuple(cycle.waits.values()),
-        usage=summarize(snapshot, cycle.held, cycle.admits, tuple(cycle.waits.values())),
+        wait=waits,
+        usage=summarize(snapshot, cycle.held, cycle.admits, waits),
+        inadmissible=cycle.inadmissible,
     )

@@ -169,14 +169,43 @@ class AdmittedWorkload:
     grace_seconds: int = 30  # SIGTERM to SIGKILL, from its pods' spec
 
 
+# A cohort's usage when a workload failed: (ClusterQueue, flavor-resource, held, promised).
+UsageFloor = tuple[tuple[str, FlavorResource, Decimal, Decimal], ...]
+
+
+@dataclass(frozen=True)
+class Inadmissible:
+    """A workload that waited for quota (no fit, no preemption) and the facts it failed
+    against: its cohort's quota and policies and its usage then (Kueue's inadmissible
+    list). While the workload, those policies and quotas are unchanged, no usage in the
+    cohort is below ``floor`` and the workload is not starving, trying it again gives
+    the same answer, so a later cycle skips it (see ``schedule``)."""
+
+    workload: str
+    identity: tuple[object, ...]  # what of the workload the answer depends on
+    config: tuple[ClusterQueue, ...]  # its cohort's members (itself alone without one)
+    floor: UsageFloor
+    why: str
+
+
+def identity(wl: PendingWorkload) -> tuple[object, ...]:
+    """Every field of a pending workload but its bypass count."""
+    return (wl.queue, wl.cluster_queue, wl.priority, wl.created, wl.pod_sets, wl.can_preempt)
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """Everything one scheduling cycle reads. ``pending`` may be in any order."""
+    """Everything one scheduling cycle reads. ``pending`` may be in any order.
+
+    ``inadmissible``: the previous cycle's ``Decisions.inadmissible``, carried by the
+    shell; an entry whose facts still hold lets this cycle skip the workload.
+    """
 
     cluster_queues: Mapping[str, ClusterQueue]
     admitted: tuple[AdmittedWorkload, ...] = ()
     pending: tuple[PendingWorkload, ...] = ()
     fair_sharing: bool = True
+    inadmissible: Mapping[str, Inadmissible] = field(default_factory=dict)
 
     def cohort_members(self, cq: ClusterQueue) -> tuple[ClusterQueue, ...]:
         """The ClusterQueues sharing ``cq``'s cohort (itself alone without one)."""

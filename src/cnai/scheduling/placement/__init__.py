@@ -4,6 +4,8 @@
 milli-GPU per device) or None when no node fits. Policies: first-fit, random-fit,
 best-fit, FGD (ATC '23) and cnai's FGD-packed. The trace-driven simulator calls the same
 function.
+
+``place_gang(snapshot, pods, policy)`` places a gang all-or-nothing on the fewest nodes.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import numpy as np
 
 from cnai.scheduling.placement.base import Policy
 from cnai.scheduling.placement.fit import feasible
+from cnai.scheduling.placement.gang import place_gang
 from cnai.scheduling.placement.placement import Placement
 from cnai.scheduling.placement.registry import POLICY_NAMES, WORKLOAD_POLICIES, make_policy
 from cnai.scheduling.placement.request import MILLI, PodRequest, parse_models
@@ -31,6 +34,7 @@ __all__ = [
     "make_policy",
     "parse_models",
     "place",
+    "place_gang",
 ]
 
 

@@ -1,0 +1,219 @@
+"""The inadmissible set (Kueue's): a workload that waited for quota and found no
+preemption is skipped by the next cycles while nothing that could change the answer
+changed, and tried again as soon as something did."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from cnai.scheduling.admission import Snapshot, WaitReason
+
+from ..builders import make_cq, make_wl, world
+from .helpers import admitted, run
+
+
+def _cohort() -> tuple[object, ...]:
+    """``a`` and ``b`` share cohort ``c`` (4 gpu each)."""
+    return (
+        make_cq("a").cohort("c").nominal(gpu=4).starvation(wait_seconds=600, bypasses=3),
+        make_cq("b").cohort("c").nominal(gpu=4),
+    )
+
+
+def _first() -> Snapshot:
+    """``big`` (2 gpu) does not fit: ``a`` runs 3 gpu and ``b`` borrows 1: all 8 used."""
+    a, b = _cohort()
+    return (
+        world(a, b)  # type: ignore[arg-type]
+        .running(make_wl("mine").pods(3, gpu=1), make_wl("theirs").pods(5, gpu=1).cq("b"))
+        .waiting(make_wl("big").pods(2, gpu=1).never_preempts())
+        .build()
+    )
+
+
+def _then(
+    running: tuple[object, ...] = (),
+    waiting: tuple[object, ...] = (),
+    a_gpu: int = 4,
+    extra: tuple[object, ...] = (),
+) -> Snapshot:
+    a = make_cq("a").cohort("c").nominal(gpu=a_gpu).starvation(wait_seconds=600, bypasses=3)
+    b = make_cq("b").cohort("c").nominal(gpu=4)
+    return (
+        world(a, b, *extra)  # type: ignore[arg-type]
+        .running(*running)  # type: ignore[arg-type]
+        .waiting(*(waiting or (make_wl("big").pods(2, gpu=1).never_preempts(),)))  # type: ignore[arg-type]
+        .build()
+    )
+
+
+MINE = make_wl("mine").pods(3, gpu=1)
+THEIRS = make_wl("theirs").pods(5, gpu=1).cq("b")
+
+
+@pytest.mark.parametrize(
+    ("then", "seconds", "skipped", "admits"),
+    [
+        pytest.param(
+            _then(running=(MINE, THEIRS)),
+            1,
+            True,
+            {},
+            id="nothing-changed-so-the-workload-that-did-not-fit-is-skipped",
+        ),
+        pytest.param(
+            _then(running=(MINE, THEIRS, make_wl("more").pods(1, gpu=1).cq("b"))),
+            1,
+            True,
+            {},
+            id="more-usage-in-its-cohort-cannot-help-so-it-stays-skipped",
+        ),
+        pytest.param(
+            _then(
+                running=(MINE, THEIRS, make_wl("far").pods(1, gpu=1).cq("x")),
+                extra=(make_cq("x").cohort("other").nominal(gpu=1),),
+            ),
+            1,
+            True,
+            {},
+            id="a-clusterqueue-of-another-cohort-does-not-wake-it",
+        ),
+        pytest.param(
+            _then(running=(THEIRS,)),
+            1,
+            False,
+            {"big": 2},
+            id="a-workload-of-its-clusterqueue-finished-so-it-is-retried-and-admitted",
+        ),
+        pytest.param(
+            _then(running=(MINE, make_wl("theirs").pods(3, gpu=1).cq("b"))),
+            1,
+            False,
+            {"big": 2},
+            id="the-cohort-borrower-shrank-so-it-is-retried-and-admitted",
+        ),
+        pytest.param(
+            _then(running=(MINE, THEIRS), a_gpu=6),
+            1,
+            False,
+            {"big": 2},
+            id="its-quota-was-raised-so-it-is-retried-and-admitted",
+        ),
+        pytest.param(
+            _then(running=(MINE, THEIRS.evicting())),
+            1,
+            False,
+            {},
+            id="a-cohort-workload-started-evicting-so-it-is-retried",
+        ),
+        pytest.param(
+            _then(
+                running=(MINE, THEIRS),
+                waiting=(make_wl("big").pods(2, gpu=1).priority(5).never_preempts(),),
+            ),
+            1,
+            False,
+            {},
+            id="the-workload-itself-changed-so-it-is-retried",
+        ),
+        pytest.param(
+            _then(running=(MINE, THEIRS)),
+            601,
+            False,
+            {},
+            id="a-workload-that-waited-too-long-is-always-reconsidered",
+        ),
+        pytest.param(
+            _then(
+                running=(MINE, THEIRS),
+                waiting=(make_wl("big").pods(2, gpu=1).never_preempts().bypassed(3),),
+            ),
+            1,
+            False,
+            {},
+            id="a-workload-passed-too-often-is-always-reconsidered",
+        ),
+    ],
+)
+def test_inadmissible_workload_is_skipped_until_something_changes(
+    then: Snapshot, seconds: float, skipped: bool, admits: dict[str, int]
+) -> None:
+    first = run(_first())
+    entry = first.inadmissible.get("default/big")
+    assert entry is not None
+    assert admitted(first) == {}
+    second = run(replace(then, inadmissible=first.inadmissible), seconds)
+    assert admitted(second) == admits
+    # A skipped workload keeps its entry as it was (not tried again: same facts).
+    assert (second.inadmissible.get("default/big") is entry) == skipped
+    if not admits:
+        wait = second.waiting("default/big")
+        assert wait is not None
+        if skipped:
+            assert wait.reason == WaitReason.NO_QUOTA
+            assert wait.message == first.waiting("default/big").message  # type: ignore[union-attr]
+    # Without the carried set the same snapshot decides the same admissions.
+    assert admitted(run(then, seconds)) == admits
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "recorded"),
+    [
+        pytest.param(_first(), True, id="waiting-for-quota-with-no-preemption-is-recorded"),
+        pytest.param(
+            world(make_cq("a").nominal(gpu=2).strict())
+            .waiting(make_wl("big").pods(4, gpu=1).never_preempts().at(0))
+            .build(),
+            False,
+            id="a-never-fitting-workload-is-not-recorded-its-reason-differs",
+        ),
+        pytest.param(
+            world(make_cq("a").nominal(gpu=4).strict())
+            .running(make_wl("r").pods(2, gpu=1))
+            .waiting(make_wl("big").pods(4, gpu=1).never_preempts())
+            .build(),
+            False,
+            id="a-strictfifo-head-is-not-recorded-it-holds-its-queue",
+        ),
+        pytest.param(
+            world(make_cq("a").nominal(gpu=4).preempt_within())
+            .running(make_wl("low").pods(4, gpu=1).priority(0))
+            .waiting(make_wl("big").pods(4, gpu=1).priority(10))
+            .build(),
+            False,
+            id="a-preemptor-is-not-recorded",
+        ),
+    ],
+)
+def test_what_is_recorded_as_inadmissible(snapshot: Snapshot, recorded: bool) -> None:
+    assert ("default/big" in run(snapshot).inadmissible) == recorded
+
+
+def test_a_skipped_workload_still_counts_bypasses() -> None:
+    """``big`` is skipped; ``small`` behind it fits, so ``big`` is passed once more."""
+    a = make_cq("a").nominal(gpu=4)
+    snap = (
+        world(a)
+        .running(make_wl("r").pods(2, gpu=1))
+        .waiting(make_wl("big").pods(4, gpu=1).never_preempts().at(0))
+        .build()
+    )
+    first = run(snap)
+    again = (
+        world(make_cq("a").nominal(gpu=4))
+        .running(make_wl("r").pods(2, gpu=1))
+        .waiting(
+            make_wl("big").pods(4, gpu=1).never_preempts().at(0),
+            make_wl("small").pods(1, gpu=1).at(1),
+        )
+        .build()
+    )
+    second = run(replace(again, inadmissible=first.inadmissible))
+    assert admitted(second) == {"small": 1}
+    assert second.inadmissible["default/big"] is first.inadmissible["default/big"]
+    wait = second.waiting("default/big")
+    assert wait is not None
+    assert wait.bypassed == 1
+    assert wait.position == 1
