@@ -61,7 +61,8 @@ class JobReconciler:
         pods = [Pod.model_validate(p) for p in listed.items]
         workload = await self._workload(job, pods)
         # 2. Decide.
-        decision = decide(job, pods, self.clock.now(), gate_of(workload))
+        gate = gate_of(workload, PodCounts.of(pods).active)
+        decision = decide(job, pods, self.clock.now(), gate)
         # 3. Act: stop pods, then start pods on the free slots of the Workload's placement.
         for name in decision.delete:
             await self._delete_pod(job, name)

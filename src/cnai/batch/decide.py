@@ -170,6 +170,9 @@ def _admitted(job: Job, pods: list[Pod], counts: PodCounts, decision: Decision, 
             decision.notes.append(Note(EventType.WARNING, gate.reason, gate.message))
     if gate.admitted:
         status.reason, status.message = "", ""
+        # Shrunk by preemption: stop the pods beyond the admitted count.
+        active = {p.metadata.name for p in counts.active}
+        decision.delete += [n for n in gate.surplus if n in active and n not in decision.delete]
         _create(job, pods, counts, decision, gate.count)
     else:
         status.reason, status.message = gate.reason, gate.message
@@ -180,7 +183,7 @@ def _create(
 ) -> None:
     """Start pods up to parallelism (and the admitted count), never past the completions
     still wanted."""
-    active = len(counts.active)
+    active = sum(1 for p in counts.active if p.metadata.name not in decision.delete)
     most = job.spec.parallelism if limit is None else min(job.spec.parallelism, limit)
     wanted = min(most - active, job.spec.completions - counts.succeeded - active)
     first = next_attempt(pods)

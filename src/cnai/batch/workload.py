@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cnai.batch.api import Job
-from cnai.batch.pods import owner_reference
+from cnai.batch.pods import attempt_of, owner_reference
 from cnai.core.kubelet import GPU_ANNOTATION
 from cnai.core.meta import ObjectMeta
 from cnai.core.pods import Pod
@@ -29,14 +29,16 @@ QUEUED = "Queued"
 @dataclass(frozen=True)
 class Gate:
     """What the Job's Workload allows: pods up to ``count`` while admitted (None: no
-    limit); none while pending; stop them all while evicted. ``reason`` and ``message``
-    say why the job waits."""
+    limit); none while pending; stop them all while evicted. ``surplus``: active pods to
+    stop because the Workload was shrunk by preemption (they hold no slot of its
+    placement). ``reason`` and ``message`` say why the job waits."""
 
     admitted: bool = True
     count: int | None = None
     evicted: bool = False
     reason: str = ""
     message: str = ""
+    surplus: tuple[str, ...] = ()
 
 
 OPEN = Gate()  # no scheduler: as many pods as the job wants (pure decision tests)
@@ -72,8 +74,9 @@ def build_workload(job: Job, count: int) -> Workload:
     )
 
 
-def gate_of(wl: Workload | None) -> Gate:
-    """What the Workload's status allows the job to do now."""
+def gate_of(wl: Workload | None, active: Iterable[Pod] = ()) -> Gate:
+    """What the Workload's status allows the job to do now, given the job's ``active``
+    pods (those beyond a shrunk Workload's placement are to be stopped)."""
     if wl is None:
         return Gate(False, 0, reason=QUEUED, message="waiting for the scheduler")
     status = wl.status
@@ -82,7 +85,7 @@ def gate_of(wl: Workload | None) -> Gate:
         return Gate(False, 0, evicted=True, reason="Preempted", message=message)
     if status.phase is WorkloadPhase.ADMITTED and status.admission is not None:
         count = sum(a.count for a in status.admission.pod_set_assignments)
-        return Gate(True, count)
+        return Gate(True, count, surplus=surplus(wl, active))
     message = status.message or f"waiting for the scheduler in queue {wl.spec.queue_name}"
     return Gate(False, 0, reason=status.reason or QUEUED, message=message)
 
@@ -90,6 +93,31 @@ def gate_of(wl: Workload | None) -> Gate:
 def _slot(pod: Pod) -> tuple[str, tuple[int, ...]]:
     text = pod.metadata.annotations.get(GPU_ANNOTATION, "")
     return pod.spec.node_name, tuple(int(i) for i in text.split(",") if i.strip().isdigit())
+
+
+def surplus(wl: Workload, active: Iterable[Pod]) -> tuple[str, ...]:
+    """Names of active pods that hold no slot of the admitted Workload's placement,
+    highest-numbered first (a Workload shrunk by preemption keeps its oldest pods' slots)."""
+    if wl.status.admission is None:
+        return ()
+    held = Counter(
+        (p.node_name, tuple(p.gpus))
+        for a in wl.status.admission.pod_set_assignments
+        for p in a.placements
+    )
+    out = []
+    for pod in sorted(active, key=_number):
+        key = _slot(pod)
+        if held[key] > 0:
+            held[key] -= 1
+        else:
+            out.append(pod.metadata.name)
+    return tuple(reversed(out))
+
+
+def _number(pod: Pod) -> tuple[int, str]:
+    attempt = attempt_of(pod)
+    return (-1 if attempt is None else attempt), pod.metadata.name
 
 
 def free_slots(wl: Workload | None, active: Iterable[Pod]) -> list[PodPlacement]:

@@ -1,18 +1,21 @@
 """The scheduler's shell: one scheduling pass reads the store, decides, and writes status.
 
-Every change to a Workload, queue, PriorityClass, Node, Pod or Namespace maps to one
-fixed key, so changes that arrive together coalesce into one pass; a periodic requeue
-covers time-based rules (starvation). One pass, as numbered phases:
+Every change to a Workload, queue, PriorityClass, ResourceFlavor, Node, Pod or
+Namespace maps to one fixed key, so changes that arrive together coalesce into one
+pass; a periodic requeue covers time-based rules (starvation). One pass, as numbered phases:
 
 1. Bootstrap: the default flavor and ClusterQueue (once, sized from the Nodes) and a
    LocalQueue ``default`` in every namespace (see :mod:`.defaults`).
 2. Requeue evicted Workloads whose pods have all stopped: their quota is free again.
 3. Decide: ``schedule(snapshot, now)`` over the stored queues and Workloads (pure).
 4. Admit: place each admitted Workload's pods onto nodes and GPUs as a gang with ``place_gang()``
-   over the Nodes' free capacity; one that fits no node keeps waiting.
+   over the Nodes' free capacity, only on Nodes that carry the node labels of the
+   flavors it was given; one that fits no node keeps waiting.
 5. Grow admitted elastic Workloads (partial admission) where quota and nodes allow.
 6. Preempt: mark victims evicted; their job stops their pods (SIGTERM, then SIGKILL
-   after the grace period), and phase 2 of a later pass requeues them.
+   after the grace period), and phase 2 of a later pass requeues them. An elastic
+   victim the core shrinks keeps its admission with fewer pods and placements; its job
+   stops the surplus pods, whose quota and node room stay held until they are gone.
 7. Write why each pending Workload waits, and each queue's usage and lengths.
 
 Writes happen only when a status changed. The job that owns a Workload creates its pods
@@ -47,6 +50,7 @@ from cnai.scheduling.api import (
     LocalQueue,
     PodPlacement,
     PriorityClass,
+    ResourceFlavor,
     ResourceUsage,
     Workload,
     WorkloadPhase,
@@ -61,7 +65,15 @@ SCHEDULER_KEY = Request(None, "scheduler")
 PERIOD_S = 1.0  # time-based rules (starvation) are looked at this often
 RETRY_S = 0.1  # after a write lost to a concurrent one
 PLACEMENT_POLICY = "best-fit"
-WATCHED = ("workloads", "localqueues", "priorityclasses", "nodes", "pods", "namespaces")
+WATCHED = (
+    "workloads",
+    "localqueues",
+    "priorityclasses",
+    "nodes",
+    "pods",
+    "namespaces",
+    "resourceflavors",
+)
 
 
 @dataclass
@@ -74,6 +86,7 @@ class _World:
     classes: list[PriorityClass]
     workloads: dict[str, Workload]
     pods: list[Pod]
+    flavors: dict[str, ResourceFlavor] = field(default_factory=dict)
     stored: dict[str, WorkloadStatus] = field(default_factory=dict)
 
     def active_pods(self, wl: Workload) -> list[Pod]:
@@ -84,6 +97,25 @@ class _World:
             and p.metadata.annotations.get(WORKLOAD_ANNOTATION) == wl.metadata.name
             and not p.status.phase.terminal
         ]
+
+    def surplus(self) -> dict[str, list[Pod]]:
+        """Per admitted Workload, its pods still stopping after a shrink."""
+        out = {}
+        for k, wl in self.workloads.items():
+            if snapshots.is_admitted(wl) and wl.status.phase is not WorkloadPhase.EVICTING:
+                extra = snapshots.surplus_pods(wl, self.active_pods(wl))
+                if extra:
+                    out[k] = extra
+        return out
+
+    def node_labels(self, flavors: Mapping[str, str]) -> dict[str, str]:
+        """The node labels the given flavors (resource -> flavor) require together."""
+        labels: dict[str, str] = {}
+        for name in sorted(set(flavors.values())):
+            rf = self.flavors.get(name)
+            if rf is not None:
+                labels.update(rf.spec.node_labels)
+        return labels
 
 
 class SchedulerReconciler:
@@ -116,21 +148,30 @@ class SchedulerReconciler:
                 await self._write(world, wl, transitions.requeued(wl.status, now), "Requeued")
         # 3. Decide.
         workloads = list(world.workloads.values())
+        surplus = world.surplus()
+        counts = {k: snapshots.surplus_counts(world.workloads[k], p) for k, p in surplus.items()}
         decisions = schedule(
             snapshots.admission_snapshot(
-                world.cqs, world.lqs, world.classes, workloads, self._inadmissible
+                world.cqs, world.lqs, world.classes, workloads, self._inadmissible, counts
             ),
             now,
         )
         self._inadmissible = decisions.inadmissible
         # 4-6. Admit with placements, grow, preempt.
-        nodes = snapshots.cluster_snapshot(world.nodes, workloads, world.pods)
+        stopping = [pod for pods in surplus.values() for pod in pods]
+        nodes = snapshots.cluster_snapshot(world.nodes, workloads, world.pods, stopping)
         for admit in decisions.admit:
             nodes = await self._admit(world, admit, nodes, now)
         for resize in decisions.resize:
             nodes = await self._resize(world, resize.workload, resize.counts, nodes)
         for preempt in decisions.preempt:
             wl = world.workloads[preempt.victim]
+            if preempt.shrink_to is not None and wl.status.admission is not None:
+                kept = _kept(wl, world.active_pods(wl), preempt.shrink_to)
+                status = transitions.shrunk(wl.status, preempt, kept, now)
+                text = transitions.shrink_text(preempt)
+                await self._write(world, wl, status, "Shrunk", text)
+                continue
             await self._write(world, wl, transitions.evicted(wl.status, preempt, now), "Preempted")
         # 7. Why the rest wait; queue status.
         for wait in decisions.wait:
@@ -166,22 +207,35 @@ class SchedulerReconciler:
             classes=[PriorityClass.model_validate(o) for o in await self._list("priorityclasses")],
             workloads={snapshots.key(w): w for w in workloads},
             pods=[Pod.model_validate(o) for o in await self._list("pods")],
+            flavors={
+                rf.metadata.name: rf
+                for rf in (
+                    ResourceFlavor.model_validate(o) for o in await self._list("resourceflavors")
+                )
+            },
         )
 
     # -- phases ----------------------------------------------------------------------
 
     def _place(
-        self, nodes: ClusterSnapshot, wl: Workload, counts: dict[str, int]
+        self,
+        world: _World,
+        nodes: ClusterSnapshot,
+        wl: Workload,
+        counts: dict[str, int],
+        labels: Mapping[str, str],
     ) -> tuple[ClusterSnapshot, dict[str, list[PodPlacement]]] | None:
         """Place ``counts`` more pods per pod set as one gang (all or none, on the fewest
-        nodes: ``place_gang``), or None if the gang does not fit now."""
+        nodes: ``place_gang``) on the nodes carrying ``labels``, or None if the gang
+        does not fit now."""
         specs = {ps.name: ps for ps in wl.spec.pod_sets}
         gang = [
             (name, snapshots.pod_request(specs[name].requests if name in specs else {}))
             for name, count in counts.items()
             for _ in range(count)
         ]
-        found = place_gang(nodes, [request for _, request in gang], self.policy)
+        allowed = snapshots.node_mask(nodes, world.nodes, labels)
+        found = place_gang(nodes, [request for _, request in gang], self.policy, allowed=allowed)
         if found is None:
             return None
         out: dict[str, list[PodPlacement]] = {}
@@ -196,11 +250,15 @@ class SchedulerReconciler:
         self, world: _World, admit: Admit, nodes: ClusterSnapshot, now: datetime
     ) -> ClusterSnapshot:
         wl = world.workloads[admit.workload]
-        placed = self._place(nodes, wl, {p.name: p.count for p in admit.pod_sets})
+        labels = world.node_labels({r: f for p in admit.pod_sets for r, f in p.flavors.items()})
+        placed = self._place(world, nodes, wl, {p.name: p.count for p in admit.pod_sets}, labels)
         if placed is None:
             pods = sum(p.count for p in admit.pod_sets)
+            which = "no node"
+            if labels:
+                which += " with labels " + ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
             message = (
-                f"fits the quota of clusterqueue {admit.cluster_queue}, but no node has room "
+                f"fits the quota of clusterqueue {admit.cluster_queue}, but {which} has room "
                 f"for its {pods} pod(s) now"
             )
             await self._write(world, wl, transitions.unplaceable(wl.status, message))
@@ -219,7 +277,10 @@ class SchedulerReconciler:
             return nodes
         have = {a.name: a.count for a in wl.status.admission.pod_set_assignments}
         extra = {name: n - have.get(name, 0) for name, n in counts.items() if n > have.get(name, 0)}
-        placed = self._place(nodes, wl, extra)
+        flavors = {
+            r: f for a in wl.status.admission.pod_set_assignments for r, f in a.flavors.items()
+        }
+        placed = self._place(world, nodes, wl, extra, world.node_labels(flavors))
         if placed is None:
             return nodes
         nodes, more = placed
@@ -254,7 +315,7 @@ class SchedulerReconciler:
     # -- writing ---------------------------------------------------------------------
 
     async def _write(
-        self, world: _World, wl: Workload, status: WorkloadStatus, event: str = ""
+        self, world: _World, wl: Workload, status: WorkloadStatus, event: str = "", text: str = ""
     ) -> None:
         if status == wl.status:
             return
@@ -268,9 +329,9 @@ class SchedulerReconciler:
         updated = Workload.model_validate(written)
         world.workloads[snapshots.key(updated)] = updated
         if event:
-            kind = EventType.WARNING if event == "Preempted" else EventType.NORMAL
+            kind = EventType.WARNING if event in ("Preempted", "Shrunk") else EventType.NORMAL
             await self.recorder.record(
-                updated, kind, event, status.message or _admitted_text(status)
+                updated, kind, event, text or status.message or _admitted_text(status)
             )
 
     async def _write_status(self, plural: str, obj: ClusterQueue | LocalQueue, status: Any) -> None:
@@ -281,6 +342,29 @@ class SchedulerReconciler:
             )
         except (Conflict, NotFound):
             self._retry = True
+
+
+def _kept(
+    wl: Workload, active: Sequence[Pod], counts: Mapping[str, int]
+) -> dict[str, list[PodPlacement]]:
+    """The placements a shrunk Workload keeps per pod set: those of its oldest active pods
+    (so its job stops the newest, highest-numbered ones), then its first free ones."""
+    assert wl.status.admission is not None
+    held = [snapshots.slot_of(p) for p in sorted(active, key=snapshots.pod_order)]
+    out: dict[str, list[PodPlacement]] = {}
+    for a in wl.status.admission.pod_set_assignments:
+        n = counts.get(a.name, a.count)
+        free = list(a.placements)
+        keep: list[PodPlacement] = []
+        for slot in list(held):
+            at = next((i for i, p in enumerate(free) if (p.node_name, tuple(p.gpus)) == slot), None)
+            if at is None or len(keep) >= n:
+                continue
+            keep.append(free.pop(at))
+            held.remove(slot)
+        keep += free[: n - len(keep)]
+        out[a.name] = keep
+    return out
 
 
 def _admitted_text(status: WorkloadStatus) -> str:

@@ -4,15 +4,24 @@ placement ClusterSnapshot (DESIGN.md principle 3: the shell reads, the core deci
 Pure functions over typed objects already read from the store. A Workload is
 *pending* while it holds no admission and is not finished, *admitted* while it holds
 one (an evicting Workload still does, until its pods have stopped).
+
+A Workload shrunk by preemption holds fewer slots than it has active pods until its
+surplus pods have stopped: :func:`surplus_pods` finds them, and both snapshots count
+them as held (the admission core sees them as an evicting part of the Workload), so
+the quota and node room they free are reused only once they are gone.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+
+import numpy as np
+from numpy.typing import NDArray
 
 from cnai.core.kubelet import GPU_ANNOTATION
 from cnai.core.pods import Node, Pod
@@ -185,21 +194,55 @@ def admitted(wl: Workload, pri: Priorities) -> adm.AdmittedWorkload:
     )
 
 
+def stopping(wl: Workload, surplus: Mapping[str, int], pri: Priorities) -> adm.AdmittedWorkload:
+    """The surplus pods of a shrunk Workload as an evicting part of it: their quota is
+    held until they have stopped, and is promised to the preemptor meanwhile."""
+    assert wl.status.admission is not None
+    specs = {ps.name: ps for ps in wl.spec.pod_sets}
+    flavors = {a.name: dict(a.flavors) for a in wl.status.admission.pod_set_assignments}
+    return adm.AdmittedWorkload(
+        key=f"{key(wl)}#stopping",
+        cluster_queue=wl.status.admission.cluster_queue,
+        priority=pri.value(wl),
+        admitted=_condition_time(wl, WorkloadConditionType.ADMITTED) or EPOCH,
+        pod_sets=tuple(
+            adm.AdmittedPodSet(
+                name,
+                n,
+                _requests(specs[name].requests) if name in specs else {},
+                flavors.get(name, {}),
+            )
+            for name, n in surplus.items()
+        ),
+        evicting=True,
+    )
+
+
 def admission_snapshot(
     cqs: Sequence[ClusterQueue],
     lqs: Sequence[LocalQueue],
     classes: Sequence[PriorityClass],
     workloads: Sequence[Workload],
     inadmissible: Mapping[str, adm.Inadmissible] | None = None,
+    surplus: Mapping[str, Mapping[str, int]] | None = None,
 ) -> adm.Snapshot:
     """The admission core's input for one pass. ``inadmissible``: the previous pass's
-    ``Decisions.inadmissible`` (workloads it need not try again while nothing changed)."""
+    ``Decisions.inadmissible`` (workloads it need not try again while nothing changed).
+    ``surplus``: per Workload key, the pods per pod set still stopping after a shrink
+    (:func:`surplus_counts`)."""
     queues = {cq.metadata.name: cluster_queue(cq) for cq in cqs}
     by_key = {(lq.metadata.namespace or "", lq.metadata.name): lq for lq in lqs}
     pri = Priorities.of(classes)
+    surplus = surplus or {}
+    held = [admitted(w, pri) for w in workloads if is_admitted(w)]
+    held += [
+        stopping(w, surplus[key(w)], pri)
+        for w in workloads
+        if is_admitted(w) and surplus.get(key(w))
+    ]
     return adm.Snapshot(
         cluster_queues=queues,
-        admitted=tuple(admitted(w, pri) for w in workloads if is_admitted(w)),
+        admitted=tuple(held),
         pending=tuple(pending(w, by_key, queues, pri) for w in workloads if is_pending(w)),
         inadmissible=inadmissible or {},
     )
@@ -239,6 +282,51 @@ def _gpus_of(pod: Pod) -> tuple[int, ...]:
     return tuple(int(i) for i in text.split(",") if i.strip().isdigit())
 
 
+def slot_of(pod: Pod) -> tuple[str, tuple[int, ...]]:
+    return pod.spec.node_name, _gpus_of(pod)
+
+
+def pod_order(pod: Pod) -> tuple[datetime, int, str]:
+    """Oldest first: creation time, then the number a name ends in (``job-3``), then name."""
+    _, _, tail = pod.metadata.name.rpartition("-")
+    number = int(tail) if tail.isdigit() else -1
+    return pod.metadata.creation_timestamp or EPOCH, number, pod.metadata.name
+
+
+def surplus_pods(wl: Workload, active: Iterable[Pod]) -> list[Pod]:
+    """Active pods of ``wl`` that hold no slot of its placement (a shrunk Workload's pods
+    still stopping); the oldest pods take the slots first. None while it is not admitted."""
+    if wl.status.admission is None:
+        return []
+    slots = Counter(
+        (p.node_name, tuple(p.gpus))
+        for a in wl.status.admission.pod_set_assignments
+        for p in a.placements
+    )
+    out = []
+    for pod in sorted(active, key=pod_order):
+        slot = slot_of(pod)
+        if slots[slot] > 0:
+            slots[slot] -= 1
+        else:
+            out.append(pod)
+    return out
+
+
+def surplus_counts(wl: Workload, pods: Iterable[Pod]) -> dict[str, int]:
+    """:func:`surplus_pods` counted per pod set (by their requests; else the first set)."""
+    if wl.status.admission is None or not wl.status.admission.pod_set_assignments:
+        return {}
+    names = [a.name for a in wl.status.admission.pod_set_assignments]
+    specs = {ps.name: _requests(ps.requests) for ps in wl.spec.pod_sets if ps.name in names}
+    out: dict[str, int] = {}
+    for pod in pods:
+        asks = _requests(pod.spec.resources.requests)
+        name = next((n for n, r in specs.items() if r == asks), names[0])
+        out[name] = out.get(name, 0) + 1
+    return out
+
+
 def _hold(snap: ClusterSnapshot, node: str, req: PodRequest, gpus: Sequence[int]) -> None:
     if node not in snap.names:
         return
@@ -251,10 +339,14 @@ def _hold(snap: ClusterSnapshot, node: str, req: PodRequest, gpus: Sequence[int]
 
 
 def cluster_snapshot(
-    nodes: Sequence[Node], workloads: Sequence[Workload], pods: Sequence[Pod]
+    nodes: Sequence[Node],
+    workloads: Sequence[Workload],
+    pods: Sequence[Pod],
+    surplus: Iterable[Pod] = (),
 ) -> ClusterSnapshot:
-    """Free capacity per node: allocatable minus the placements of admitted Workloads
-    and the requests of bound standalone pods (pods of a Workload are in its placement)."""
+    """Free capacity per node: allocatable minus the placements of admitted Workloads,
+    the requests of bound standalone pods (pods of a Workload are in its placement) and
+    those of ``surplus`` pods (a shrunk Workload's pods still stopping)."""
     usable = [n for n in nodes if not n.spec.unschedulable]
     snap = ClusterSnapshot.from_nodes([node_spec(n) for n in usable])
     for wl in workloads:
@@ -271,4 +363,20 @@ def cluster_snapshot(
         if pod.status.phase.terminal:
             continue
         _hold(snap, pod.spec.node_name, pod_request(pod.spec.resources.requests), _gpus_of(pod))
+    for pod in surplus:
+        if pod.spec.node_name:
+            _hold(snap, pod.spec.node_name, pod_request(pod.spec.resources.requests), _gpus_of(pod))
     return snap
+
+
+def node_mask(
+    snap: ClusterSnapshot, nodes: Sequence[Node], labels: Mapping[str, str]
+) -> NDArray[np.bool_] | None:
+    """The snapshot's nodes whose labels include every ``labels`` pair (None: no limit)."""
+    if not labels:
+        return None
+    by_name = {n.metadata.name: n.metadata.labels for n in nodes}
+    return np.array(
+        [all(by_name.get(name, {}).get(k) == v for k, v in labels.items()) for name in snap.names],
+        dtype=np.bool_,
+    )

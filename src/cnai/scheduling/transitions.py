@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from cnai.core.meta import Condition
 from cnai.scheduling.admission import Admit, Preempt, Wait
@@ -115,6 +116,38 @@ def evicted(status: WorkloadStatus, preempt: Preempt, now: datetime) -> Workload
     out.position_in_queue = None
     set_condition(out, C.EVICTED, True, "Preempted", preempt.message, now)
     set_condition(out, C.PREEMPTED, True, preempt.reason.value, preempt.message, now)
+    return out
+
+
+SHRUNK = "Shrunk"  # condition type: the last shrink by preemption
+
+
+def shrink_text(preempt: Preempt) -> str:
+    total = sum((preempt.shrink_to or {}).values())
+    return f"Shrunk by preemption to {total} pods for {preempt.preemptor}"
+
+
+def shrunk(
+    status: WorkloadStatus,
+    preempt: Preempt,
+    kept: Mapping[str, Sequence[PodPlacement]],
+    now: datetime,
+) -> WorkloadStatus:
+    """An elastic victim taken down to ``preempt.shrink_to`` pods per pod set, keeping the
+    ``kept`` placements. It stays admitted; its job stops the surplus pods, whose quota
+    is held (see :mod:`.snapshots`) until they have stopped."""
+    out = status.model_copy(deep=True)
+    assert out.admission is not None
+    assert preempt.shrink_to is not None
+    for a in out.admission.pod_set_assignments:
+        n = preempt.shrink_to.get(a.name)
+        if n is None or n >= a.count:
+            continue
+        a.resource_usage = {r: str(Decimal(v) * n / a.count) for r, v in a.resource_usage.items()}
+        a.count = n
+        a.placements = list(kept.get(a.name, a.placements[:n]))[:n]
+    message = f"{shrink_text(preempt)}: {preempt.message}"
+    set_condition(out, SHRUNK, True, preempt.reason.value, message, now)
     return out
 
 

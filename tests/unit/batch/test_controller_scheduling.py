@@ -158,3 +158,47 @@ async def test_suspend_gives_back_the_quota_and_resume_queues_again(
     await service.update("jobs", job, "default", "j")
     await world.tick()
     assert (await service.list("workloads", "default")).items == []
+
+
+async def test_an_elastic_job_shrunk_by_preemption_stops_its_newest_pods_and_keeps_running(
+    service: ResourceService, clock: FakeClock
+) -> None:
+    await service.create(
+        "priorityclasses",
+        {
+            "apiVersion": "cnai.io/v1alpha1",
+            "kind": "PriorityClass",
+            "metadata": {"name": "urgent"},
+            "value": 1000,
+        },
+    )
+    cpu2 = {"resources": {"requests": {"cpu": "2"}}}
+    cpu6 = {"resources": {"requests": {"cpu": "6"}}}
+    low, high = JobWorld(service, clock), JobWorld(service, clock)
+    await low.submit(
+        make_job("low").parallelism(3).completions(3).pod(**cpu2).spec(minParallelism=1)
+    )
+    await low.tick()
+    await low.move(PodPhase.RUNNING, "low-0", "low-1", "low-2")
+    await high.submit(make_job("high").pod(**cpu6).spec(priorityClassName="urgent"))
+
+    await high.tick()  # the scheduler shrinks low to 1 pod
+    await low.tick()  # low stops its surplus pods, highest-numbered first
+
+    wl = await low.workload()
+    assert wl["status"]["phase"] == "Admitted"
+    assert wl["status"]["admission"]["podSetAssignments"][0]["count"] == 1
+    assert await low.phases() == {
+        "low-0": "Running",
+        "low-1": "Running+deleting",
+        "low-2": "Running+deleting",
+    }
+    job = await low.job()
+    assert (job.status.reason, job.status.active) == ("", 1)
+    assert await high.pods() == {}  # the surplus pods still hold their quota
+
+    await release(service, "low-1", "low-2")
+    await high.tick()
+    assert sorted(await high.pods()) == ["high-0"]
+    await low.tick()
+    assert await low.phases() == {"low-0": "Running"}  # no replacement pods

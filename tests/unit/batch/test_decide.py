@@ -164,3 +164,39 @@ def test_set_condition_moves_the_transition_time_only_when_the_status_changes() 
     assert status.conditions[0].last_transition_time == T0
     assert set_condition(status, ConditionType.SUSPENDED, False, "JobResumed", "", later)
     assert [(c.status, c.last_transition_time) for c in status.conditions] == [("False", later)]
+
+
+def test_a_shrunk_workloads_surplus_pods_are_stopped_and_not_replaced() -> None:
+    from cnai.batch.workload import Gate
+
+    job = started(make_job().parallelism(3).completions(3))
+    pods = [make_pod(f"j-{i}", R) for i in range(3)]
+    decision = decide(job, pods, T0, Gate(True, 1, surplus=("j-2", "j-1")))
+    assert (decision.delete, decision.create, decision.status.active) == (["j-2", "j-1"], [], 1)
+
+
+def test_surplus_names_the_pods_beyond_the_placement_highest_numbered_first() -> None:
+    from cnai.batch.workload import surplus
+    from cnai.scheduling.api import (
+        Admission,
+        PodPlacement,
+        PodSetAssignment,
+        Workload,
+        WorkloadSpec,
+        WorkloadStatus,
+    )
+
+    at = PodPlacement(node_name="node-a", gpus=[])
+    wl = Workload(
+        spec=WorkloadSpec(queue_name="default", pod_sets=[]),
+        status=WorkloadStatus(
+            admission=Admission(
+                cluster_queue="default",
+                pod_set_assignments=[PodSetAssignment(name="main", count=1, placements=[at])],
+            )
+        ),
+    )
+    pods = [make_pod(f"j-{i}", R) for i in (2, 0, 1)]
+    for p in pods:
+        p.spec.node_name = "node-a"
+    assert surplus(wl, pods) == ("j-2", "j-1")

@@ -306,7 +306,15 @@ def test_the_factory_watches_everything_a_pass_reads() -> None:
     spec = scheduler_controller(ctx)
     assert spec.kind == "clusterqueues"
     watched = {plural for plural, _ in spec.watches}
-    assert watched == {"workloads", "localqueues", "priorityclasses", "nodes", "pods", "namespaces"}
+    assert watched == {
+        "workloads",
+        "localqueues",
+        "priorityclasses",
+        "nodes",
+        "pods",
+        "namespaces",
+        "resourceflavors",
+    }
     assert all(mapper({}) == [Request(None, "scheduler")] for _, mapper in spec.watches)
 
 

@@ -18,7 +18,9 @@ bin packing, so a greedy heuristic is used:
    devices chosen by the policy on that node (so fractional pods share devices the way
    the policy shares them); then back to 2 until the group is placed.
 
-If some pod fits nowhere the answer is None and nothing is bound.
+If some pod fits nowhere the answer is None and nothing is bound. ``allowed``, an
+optional (N,) boolean node mask, restricts the gang to those nodes (a flavor's node
+labels).
 """
 
 from __future__ import annotations
@@ -58,8 +60,10 @@ def place_gang(
     pods: Sequence[PodRequest],
     policy: Policy,
     rng: np.random.Generator | None = None,
+    allowed: NDArray[np.bool_] | None = None,
 ) -> list[Placement] | None:
-    """Placements for all of ``pods`` (same order), or None if the gang does not fit."""
+    """Placements for all of ``pods`` (same order), or None if the gang does not fit
+    (on the nodes of ``allowed``, when given)."""
     rng = rng or np.random.default_rng(0)
     work = snapshot.copy()
     used = np.zeros(len(work), dtype=np.bool_)
@@ -76,6 +80,8 @@ def place_gang(
         todo = list(groups[pod])
         while todo:
             holds = np.minimum(capacity(work, pod), len(todo))
+            if allowed is not None:
+                holds = np.where(allowed, holds, 0)
             if holds.max() <= 0:
                 return None
             # Most pods first, then a node the gang already uses, then the policy.
