@@ -366,6 +366,7 @@ class WorkloadConditionType(StrEnum):
     ADMITTED = "Admitted"
     EVICTED = "Evicted"
     PREEMPTED = "Preempted"
+    SHRUNK = "Shrunk"  # an elastic Workload taken down toward minCount by preemption
     FINISHED = "Finished"
 
 

@@ -119,9 +119,6 @@ def evicted(status: WorkloadStatus, preempt: Preempt, now: datetime) -> Workload
     return out
 
 
-SHRUNK = "Shrunk"  # condition type: the last shrink by preemption
-
-
 def shrink_text(preempt: Preempt) -> str:
     total = sum((preempt.shrink_to or {}).values())
     return f"Shrunk by preemption to {total} pods for {preempt.preemptor}"
@@ -147,7 +144,7 @@ def shrunk(
         a.count = n
         a.placements = list(kept.get(a.name, a.placements[:n]))[:n]
     message = f"{shrink_text(preempt)}: {preempt.message}"
-    set_condition(out, SHRUNK, True, preempt.reason.value, message, now)
+    set_condition(out, C.SHRUNK, True, preempt.reason.value, message, now)
     return out
 
 
