@@ -14,11 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cnai.batch.api import Job
-from cnai.batch.pods import attempt_of, owner_reference
+from cnai.batch.pods import owner_reference
 from cnai.core.kubelet import GPU_ANNOTATION
 from cnai.core.meta import ObjectMeta
 from cnai.core.pods import Pod
 from cnai.scheduling.api import PodPlacement, PodSet, Workload, WorkloadPhase, WorkloadSpec
+from cnai.scheduling.snapshots import surplus_pods
 
 WORKLOADS = "workloads"
 DEFAULT_QUEUE = "default"  # keep in sync with cnai.scheduling.defaults.DEFAULT
@@ -97,27 +98,11 @@ def _slot(pod: Pod) -> tuple[str, tuple[int, ...]]:
 
 def surplus(wl: Workload, active: Iterable[Pod]) -> tuple[str, ...]:
     """Names of active pods that hold no slot of the admitted Workload's placement,
-    highest-numbered first (a Workload shrunk by preemption keeps its oldest pods' slots)."""
-    if wl.status.admission is None:
-        return ()
-    held = Counter(
-        (p.node_name, tuple(p.gpus))
-        for a in wl.status.admission.pod_set_assignments
-        for p in a.placements
-    )
-    out = []
-    for pod in sorted(active, key=_number):
-        key = _slot(pod)
-        if held[key] > 0:
-            held[key] -= 1
-        else:
-            out.append(pod.metadata.name)
-    return tuple(reversed(out))
+    highest-numbered first (a Workload shrunk by preemption keeps its oldest pods' slots).
 
-
-def _number(pod: Pod) -> tuple[int, str]:
-    attempt = attempt_of(pod)
-    return (-1 if attempt is None else attempt), pod.metadata.name
+    The scheduler's own rule, so the Job deletes exactly the pods the scheduler counts as
+    still stopping."""
+    return tuple(reversed([p.metadata.name for p in surplus_pods(wl, active)]))
 
 
 def free_slots(wl: Workload | None, active: Iterable[Pod]) -> list[PodPlacement]:
