@@ -31,7 +31,8 @@ def _range_errors(spec: JobSpec) -> list[FieldError]:
         if value is not None and value < least
     ]
     if spec.min_parallelism is not None and spec.min_parallelism > spec.parallelism:
-        errors.append(FieldError("spec.minParallelism", "must be <= parallelism"))
+        message = f"must be <= parallelism ({spec.parallelism})"
+        errors.append(FieldError("spec.minParallelism", message))
     return errors
 
 

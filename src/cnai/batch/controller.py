@@ -8,7 +8,11 @@ deadline or the time to live. Pods are created and deleted through the
 Every Job goes through the scheduler (DESIGN.md section 3): the controller creates the
 Job's Workload, starts pods only while it is admitted (bound to the nodes of its
 placement), stops them when it is evicted, marks it finished when the job is done (its
-quota is then free), and deletes it while the job is suspended.
+quota is then free), and deletes it while the job is suspended or its parallelism is 0.
+When the pods the job wants at once change (parallelism or minParallelism edited, fewer
+completions left), it updates the Workload's count and minCount: the scheduler grows an
+admitted Workload whose count rose and trims one whose count fell, and the job starts
+pods on the new slots or stops the surplus ones.
 """
 
 from __future__ import annotations
@@ -19,10 +23,17 @@ import logging
 from cnai.batch.api import Job, JobStatus
 from cnai.batch.decide import decide, finish_time
 from cnai.batch.pods import PodCounts, build_pod, pod_name, pod_selector
-from cnai.batch.workload import WORKLOADS, build_workload, free_slots, gate_of, wanted_pods
+from cnai.batch.workload import (
+    WORKLOADS,
+    build_workload,
+    free_slots,
+    gate_of,
+    resized,
+    wanted_pods,
+)
 from cnai.core.clock import Clock
 from cnai.core.controllers.types import ControllerContext, ControllerSpec, Request, Result
-from cnai.core.errors import AlreadyExists, ApiError, NotFound
+from cnai.core.errors import AlreadyExists, ApiError, Conflict, NotFound
 from cnai.core.events import EventRecorder
 from cnai.core.kinds import EventType
 from cnai.core.pods import Pod
@@ -38,6 +49,8 @@ COMPONENT = "job-controller"
 # How soon to look again when a pod name is held by a pod of another job (an older job
 # of the same name whose pods the garbage collector has not removed yet).
 NAME_TAKEN_RETRY_S = 5.0
+# How soon to look again when a Workload resize lost to a concurrent write (the scheduler's).
+CONFLICT_RETRY_S = 0.1
 
 
 class JobReconciler:
@@ -60,6 +73,7 @@ class JobReconciler:
         listed = await self.service.list(PODS, job.metadata.namespace, pod_selector(job))
         pods = [Pod.model_validate(p) for p in listed.items]
         workload = await self._workload(job, pods)
+        workload, stale = await self._resize(job, workload, pods)
         # 2. Decide.
         gate = gate_of(workload, PodCounts.of(pods).active)
         decision = decide(job, pods, self.clock.now(), gate)
@@ -90,8 +104,9 @@ class JobReconciler:
             await self._delete_job(job, version)
             return Result()
         requeue = decision.requeue_after
-        if taken:
-            requeue = NAME_TAKEN_RETRY_S if requeue is None else min(requeue, NAME_TAKEN_RETRY_S)
+        for retry, after in ((taken, NAME_TAKEN_RETRY_S), (stale, CONFLICT_RETRY_S)):
+            if retry:
+                requeue = after if requeue is None else min(requeue, after)
         return Result(requeue_after=requeue)
 
     async def _workload(self, job: Job, pods: list[Pod]) -> Workload | None:
@@ -109,11 +124,32 @@ class JobReconciler:
         created = await self.service.create(WORKLOADS, build_workload(job, count).to_dict(), ns)
         return Workload.model_validate(created)
 
+    async def _resize(
+        self, job: Job, wl: Workload | None, pods: list[Pod]
+    ) -> tuple[Workload | None, bool]:
+        """The Workload asking for the pods the job wants now (an update at the version
+        read). True with the unchanged Workload if that write lost to a concurrent one:
+        the job is looked at again shortly."""
+        if wl is None or job.spec.suspend or finish_time(job.status) is not None:
+            return wl, False
+        count = wanted_pods(job, PodCounts.of(pods).succeeded)
+        new = resized(wl, job, count) if count >= 1 else None  # 0: deleted when settling
+        if new is None:
+            return wl, False
+        ns, name = job.metadata.namespace, job.metadata.name
+        try:
+            written = await self.service.update(WORKLOADS, new.to_dict(), ns, name)
+        except Conflict:
+            log.debug("workload %s/%s changed meanwhile; resizing it again", ns, name)
+            return wl, True
+        return Workload.model_validate(written), False
+
     async def _settle_workload(
         self, job: Job, workload: Workload | None, status: JobStatus
     ) -> None:
         """A finished job's Workload is marked finished (its quota is free); a suspended
-        job's is deleted (it queues again when resumed)."""
+        job's, or one whose parallelism is 0, is deleted (it queues again when resumed
+        or given a parallelism)."""
         if workload is None:
             return
         ns, name = job.metadata.namespace, job.metadata.name
@@ -122,7 +158,7 @@ class JobReconciler:
             done = transitions.finished(workload.status, f"job {name} finished", finished)
             body = workload.model_copy(update={"status": done}).to_dict()
             await self.service.update(WORKLOADS, body, ns, name, status=True)
-        elif finished is None and job.spec.suspend:
+        elif finished is None and (job.spec.suspend or job.spec.parallelism == 0):
             with contextlib.suppress(NotFound):
                 await self.service.delete(WORKLOADS, ns, name)
 

@@ -17,6 +17,7 @@ from cnai.batch.workload import OPEN, Gate
 from cnai.core.kinds import EventType
 from cnai.core.meta import Condition
 from cnai.core.pods import Pod
+from cnai.scheduling.snapshots import pod_order
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ def _finish(
 
 def _admitted(job: Job, pods: list[Pod], counts: PodCounts, decision: Decision, gate: Gate) -> None:
     """Phase 6: what the Workload allows. Evicted: stop every pod; pending: wait and say
-    why; admitted: start pods."""
+    why; admitted: start pods. Pods beyond parallelism (it was lowered) are stopped."""
     status = decision.status
     if gate.evicted:
         decision.delete = [p.metadata.name for p in counts.active]
@@ -170,12 +171,25 @@ def _admitted(job: Job, pods: list[Pod], counts: PodCounts, decision: Decision, 
             decision.notes.append(Note(EventType.WARNING, gate.reason, gate.message))
     if gate.admitted:
         status.reason, status.message = "", ""
-        # Shrunk by preemption: stop the pods beyond the admitted count.
+        # Shrunk (by preemption or to a lowered count): stop the pods beyond its placement.
         active = {p.metadata.name for p in counts.active}
         decision.delete += [n for n in gate.surplus if n in active and n not in decision.delete]
+    _excess(job, counts, decision)
+    if gate.admitted:
         _create(job, pods, counts, decision, gate.count)
     else:
         status.reason, status.message = gate.reason, gate.message
+
+
+def _excess(job: Job, counts: PodCounts, decision: Decision) -> None:
+    """More pods active than parallelism (it was lowered): stop the newest,
+    highest-numbered first, as Kubernetes does. Keep in sync with the scheduler, which
+    keeps the oldest pods' slots when it trims the Workload
+    (``cnai.scheduling.snapshots.surplus_pods``): both stop the same pods."""
+    staying = [p for p in counts.active if p.metadata.name not in decision.delete]
+    newest = sorted(staying, key=pod_order, reverse=True)
+    extra = max(len(staying) - job.spec.parallelism, 0)
+    decision.delete += [p.metadata.name for p in newest[:extra]]
 
 
 def _create(

@@ -3,8 +3,10 @@
 DESIGN.md section 3: a job controller never starts processes itself; it creates a
 Workload (same name as the Job, owned by it) in the Job's LocalQueue and creates pods
 only while the scheduler has admitted it, at most the admitted count, each on the node
-(and GPUs) of a free slot of the Workload's placement. The :class:`Gate` is what the
-pure decision needs to know of it.
+(and GPUs) of a free slot of the Workload's placement. When the pods the job wants at
+once change (its parallelism or minParallelism was edited, or fewer completions are
+left), it resizes the Workload (:func:`resized`). The :class:`Gate` is what the pure
+decision needs to know of it.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ QUEUED = "Queued"
 class Gate:
     """What the Job's Workload allows: pods up to ``count`` while admitted (None: no
     limit); none while pending; stop them all while evicted. ``surplus``: active pods to
-    stop because the Workload was shrunk by preemption (they hold no slot of its
-    placement). ``reason`` and ``message`` say why the job waits."""
+    stop because the Workload was shrunk, by preemption or to a lowered count (they
+    hold no slot of its placement). ``reason`` and ``message`` say why the job waits."""
 
     admitted: bool = True
     count: int | None = None
@@ -50,10 +52,21 @@ def wanted_pods(job: Job, succeeded: int) -> int:
     return min(job.spec.parallelism, job.spec.completions - succeeded)
 
 
-def build_workload(job: Job, count: int) -> Workload:
-    """The Workload of ``job``: one pod set of ``count`` pods with the template's requests."""
+def pod_set(job: Job, count: int) -> PodSet:
+    """The job's one pod set at ``count`` pods: minParallelism, capped at ``count``, is
+    its minCount (unset when equal, so a job without minParallelism is a plain gang)."""
     spec = job.spec
     min_count = None if spec.min_parallelism is None else min(spec.min_parallelism, count)
+    return PodSet(
+        name=POD_SET,
+        count=count,
+        min_count=min_count if min_count != count else None,
+        requests=dict(spec.template.spec.resources.requests),
+    )
+
+
+def build_workload(job: Job, count: int) -> Workload:
+    """The Workload of ``job``: one pod set of ``count`` pods with the template's requests."""
     return Workload(
         metadata=ObjectMeta(
             name=job.metadata.name,
@@ -61,18 +74,31 @@ def build_workload(job: Job, count: int) -> Workload:
             owner_references=[owner_reference(job)],
         ),
         spec=WorkloadSpec(
-            queue_name=spec.queue or DEFAULT_QUEUE,
-            priority_class_name=spec.priority_class_name,
-            pod_sets=[
-                PodSet(
-                    name=POD_SET,
-                    count=count,
-                    min_count=min_count if min_count != count else None,
-                    requests=dict(spec.template.spec.resources.requests),
-                )
-            ],
+            queue_name=job.spec.queue or DEFAULT_QUEUE,
+            priority_class_name=job.spec.priority_class_name,
+            pod_sets=[pod_set(job, count)],
         ),
     )
+
+
+def resized(wl: Workload, job: Job, count: int) -> Workload | None:
+    """``wl`` with its pod set asking for ``count`` pods (and the minCount that goes with
+    it), or None if it already does. ``count`` is :func:`wanted_pods`: it follows
+    parallelism both ways and caps down as completions are reached, never back up (the
+    succeeded count only grows), so following it causes no resize loop. The scheduler
+    grows an admitted Workload whose count rose, and trims one whose count fell; the
+    requests never change (the template is immutable)."""
+    want = pod_set(job, count)
+    have = [ps for ps in wl.spec.pod_sets if ps.name == POD_SET]
+    if not have or (have[0].count, have[0].min_count) == (want.count, want.min_count):
+        return None
+    sets = [
+        ps.model_copy(update={"count": want.count, "min_count": want.min_count})
+        if ps.name == POD_SET
+        else ps
+        for ps in wl.spec.pod_sets
+    ]
+    return wl.model_copy(update={"spec": wl.spec.model_copy(update={"pod_sets": sets})})
 
 
 def gate_of(wl: Workload | None, active: Iterable[Pod] = ()) -> Gate:
@@ -98,7 +124,7 @@ def _slot(pod: Pod) -> tuple[str, tuple[int, ...]]:
 
 def surplus(wl: Workload, active: Iterable[Pod]) -> tuple[str, ...]:
     """Names of active pods that hold no slot of the admitted Workload's placement,
-    highest-numbered first (a Workload shrunk by preemption keeps its oldest pods' slots).
+    highest-numbered first (a shrunk Workload keeps its oldest pods' slots).
 
     The scheduler's own rule, so the Job deletes exactly the pods the scheduler counts as
     still stopping."""

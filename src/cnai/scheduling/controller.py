@@ -7,6 +7,11 @@ pass; a periodic requeue covers time-based rules (starvation). One pass, as numb
 1. Bootstrap: the default flavor and ClusterQueue (once, sized from the Nodes) and a
    LocalQueue ``default`` in every namespace (see :mod:`.defaults`).
 2. Requeue evicted Workloads whose pods have all stopped: their quota is free again.
+   Trim admitted Workloads whose spec now asks for fewer pods than they hold (their
+   job's parallelism was lowered) to the spec's count (never below minCount, which
+   validation keeps at most count): their job stops the surplus pods, highest-numbered
+   first, and their quota and node room are free once those are gone, as after a
+   shrink by preemption.
 3. Decide: ``schedule(snapshot, now)`` over the stored queues and Workloads (pure).
 4. Admit: place each admitted Workload's pods onto nodes and GPUs as a gang with ``place_gang()``
    over the Nodes' free capacity, only on Nodes that carry the node labels of the
@@ -142,10 +147,12 @@ class SchedulerReconciler:
         self._retry = False
         world = await self._read()
         now = self.clock.now().replace(microsecond=0)
-        # 2. Requeue evicted Workloads whose pods have stopped.
+        # 2. Requeue evicted Workloads whose pods have stopped; trim those asking for fewer.
         for wl in list(world.workloads.values()):
             if wl.status.phase is WorkloadPhase.EVICTING and not world.active_pods(wl):
                 await self._write(world, wl, transitions.requeued(wl.status, now), "Requeued")
+            elif lowered := snapshots.lowered_counts(wl):
+                await self._trim(world, wl, lowered)
         # 3. Decide.
         workloads = list(world.workloads.values())
         surplus = world.surplus()
@@ -286,6 +293,12 @@ class SchedulerReconciler:
         nodes, more = placed
         await self._write(world, wl, transitions.resized(wl.status, counts, more), "Resized")
         return nodes
+
+    async def _trim(self, world: _World, wl: Workload, counts: Mapping[str, int]) -> None:
+        """Down to the spec's lowered ``counts``, keeping the oldest pods' placements."""
+        kept = _kept(wl, world.active_pods(wl), counts)
+        status = transitions.trimmed(wl.status, counts, kept)
+        await self._write(world, wl, status, "Resized", transitions.trim_text(status))
 
     async def _queue_status(self, world: _World, decisions: Decisions) -> None:
         final = list(world.workloads.values())

@@ -60,6 +60,20 @@ def is_pending(wl: Workload) -> bool:
     return wl.status.admission is None and not is_finished(wl)
 
 
+def lowered_counts(wl: Workload) -> dict[str, int]:
+    """Per pod set, the spec's count where it is below the admitted count (the job asks
+    for fewer pods than it holds); empty unless ``wl`` is admitted and not evicting."""
+    if not is_admitted(wl) or wl.status.phase is WorkloadPhase.EVICTING:
+        return {}
+    assert wl.status.admission is not None
+    specs = {ps.name: ps.count for ps in wl.spec.pod_sets}
+    return {
+        a.name: specs[a.name]
+        for a in wl.status.admission.pod_set_assignments
+        if a.name in specs and specs[a.name] < a.count
+    }
+
+
 def _amount(value: object) -> Decimal:
     return parse_quantity(value)  # type: ignore[arg-type]
 

@@ -2,9 +2,10 @@
 
 Legal transitions are those of :class:`~cnai.scheduling.api.WorkloadPhase`: a pending
 Workload is admitted (with placements) or keeps waiting with a reason; an admitted one
-is evicted (it keeps its quota until its pods have stopped) and is then requeued; the
-job that owns it marks it finished (see :func:`finished`). Each function returns a new
-status; the shell writes it only if it differs from the stored one.
+may grow, shrink (by preemption, or to a lowered spec count) or be evicted (it keeps
+its quota until its pods have stopped) and is then requeued; the job that owns it marks
+it finished (see :func:`finished`). Each function returns a new status; the shell
+writes it only if it differs from the stored one.
 """
 
 from __future__ import annotations
@@ -77,6 +78,13 @@ def admitted(
     return out
 
 
+def _recount(a: PodSetAssignment, n: int) -> None:
+    """Set a pod set's admitted count; the quota it holds scales with it (per pod)."""
+    if a.count > 0:
+        a.resource_usage = {r: str(Decimal(v) * n / a.count) for r, v in a.resource_usage.items()}
+    a.count = n
+
+
 def resized(
     status: WorkloadStatus, counts: Mapping[str, int], extra: Mapping[str, Sequence[PodPlacement]]
 ) -> WorkloadStatus:
@@ -85,9 +93,34 @@ def resized(
     assert out.admission is not None
     for a in out.admission.pod_set_assignments:
         if a.name in counts:
-            a.count = counts[a.name]
+            _recount(a, counts[a.name])
             a.placements = [*a.placements, *extra.get(a.name, ())]
     return out
+
+
+def trimmed(
+    status: WorkloadStatus, counts: Mapping[str, int], kept: Mapping[str, Sequence[PodPlacement]]
+) -> WorkloadStatus:
+    """An admitted workload whose spec asks for fewer pods than it holds (its job's
+    parallelism was lowered) taken down to ``counts`` per pod set, keeping the ``kept``
+    placements. As after a shrink by preemption, its job stops the surplus pods, whose
+    quota is held (see :mod:`.snapshots`) until they have stopped; no condition is set,
+    since nothing was taken from it."""
+    out = status.model_copy(deep=True)
+    assert out.admission is not None
+    for a in out.admission.pod_set_assignments:
+        n = counts.get(a.name)
+        if n is None or n >= a.count:
+            continue
+        _recount(a, n)
+        a.placements = list(kept.get(a.name, a.placements[:n]))[:n]
+    return out
+
+
+def trim_text(status: WorkloadStatus) -> str:
+    assert status.admission is not None
+    total = sum(a.count for a in status.admission.pod_set_assignments)
+    return f"Resized to {total} pods: its spec asks for fewer; the surplus pods are stopped"
 
 
 def waiting(status: WorkloadStatus, wait: Wait) -> WorkloadStatus:
@@ -140,8 +173,7 @@ def shrunk(
         n = preempt.shrink_to.get(a.name)
         if n is None or n >= a.count:
             continue
-        a.resource_usage = {r: str(Decimal(v) * n / a.count) for r, v in a.resource_usage.items()}
-        a.count = n
+        _recount(a, n)
         a.placements = list(kept.get(a.name, a.placements[:n]))[:n]
     message = f"{shrink_text(preempt)}: {preempt.message}"
     set_condition(out, C.SHRUNK, True, preempt.reason.value, message, now)

@@ -161,7 +161,8 @@ def _pod_set_errors(i: int, wl: Workload) -> list[FieldError]:
     if ps.count < 1:
         errors.append(FieldError(f"{path}.count", "must be >= 1"))
     if ps.min_count is not None and not 1 <= ps.min_count <= ps.count:
-        errors.append(FieldError(f"{path}.minCount", "must be between 1 and count"))
+        # Also what rejects a resize below minCount: an elastic pod set never goes lower.
+        errors.append(FieldError(f"{path}.minCount", f"must be between 1 and count ({ps.count})"))
     for name, value in ps.requests.items():
         errors += quantity_error(f"{path}.requests.{name}", value)[1]
     return errors

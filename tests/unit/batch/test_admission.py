@@ -107,6 +107,7 @@ async def test_updates_that_would_change_a_started_job_are_rejected(
         pytest.param({"parallelism": 5}, id="parallelism-may-change"),
         pytest.param({"suspend": True, "activeDeadlineSeconds": 9}, id="suspend-and-deadline"),
         pytest.param({"queue": "other"}, id="queue-may-change-before-the-job-starts"),
+        pytest.param({"parallelism": 3, "minParallelism": 2}, id="an-elastic-job-may-resize"),
     ],
 )
 async def test_updates_a_job_allows(service: ResourceService, fields: dict[str, Any]) -> None:
@@ -122,3 +123,12 @@ async def test_the_quickstart_job_is_admitted(service: ResourceService) -> None:
         await service.create(plural[doc["kind"]], doc)
     job = await service.get("jobs", "quickstart", "primes")
     assert (job["spec"]["completions"], job["spec"]["parallelism"]) == (2, 2)
+
+
+async def test_parallelism_may_not_go_below_min_parallelism(service: ResourceService) -> None:
+    await service.create("jobs", make_job().parallelism(3).spec(minParallelism=2).build())
+    with pytest.raises(Invalid) as caught:
+        await update_spec(service, parallelism=1)
+    assert [(c.field, c.message) for c in caught.value.causes] == [
+        ("spec.minParallelism", "must be <= parallelism (1)")
+    ]
