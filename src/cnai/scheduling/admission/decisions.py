@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from cnai.scheduling.admission import reasons
 from cnai.scheduling.admission.flavors import PodSetFit
@@ -65,11 +66,12 @@ class Preempt:
     shrink_to: Mapping[str, int] | None = None
 
 
-@dataclass(frozen=True)
-class Wait:
+class Wait(NamedTuple):
     """A pending workload that stays pending, and why in words a user understands.
 
-    The facts are stored; ``message`` words them only when the shell asks for it.
+    The facts are stored; ``message`` words them only when the shell asks for it. A
+    named tuple, not a frozen dataclass: a cycle makes one for every pending workload,
+    and a tuple is built several times faster.
     """
 
     workload: str

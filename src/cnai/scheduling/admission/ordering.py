@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from cnai.scheduling.admission.quota import Ledger
@@ -25,30 +25,31 @@ from cnai.scheduling.admission.snapshot import (
 
 
 def queue_key(wl: PendingWorkload) -> tuple[int, datetime, str]:
-    return (-wl.priority, wl.created, wl.key)
+    return wl.order
 
 
 def queues(snapshot: Snapshot) -> dict[str, list[PendingWorkload]]:
     """Pending workloads per ClusterQueue in queue order (unknown queues under "")."""
     out: dict[str, list[PendingWorkload]] = defaultdict(list)
+    known = snapshot.cluster_queues
     for wl in snapshot.pending:
-        name = wl.cluster_queue if wl.cluster_queue in snapshot.cluster_queues else ""
-        out[name].append(wl)
+        out[wl.cluster_queue if wl.cluster_queue in known else ""].append(wl)
     for items in out.values():
         items.sort(key=queue_key)
     return dict(out)
 
 
-def positions(snapshot: Snapshot) -> Mapping[str, int]:
-    """Each pending workload's 1-based position in its LocalQueue."""
-    by_queue: dict[tuple[str, str], list[PendingWorkload]] = defaultdict(list)
-    for wl in snapshot.pending:
-        namespace = wl.key.partition("/")[0]
-        by_queue[(namespace, wl.queue)].append(wl)
+def positions(ordered: Mapping[str, list[PendingWorkload]]) -> Mapping[str, int]:
+    """Each pending workload's 1-based position in its LocalQueue, from ``queues()``.
+
+    A LocalQueue points at one ClusterQueue and both are in the same order, so walking
+    each ClusterQueue's list in order numbers each LocalQueue's workloads in order."""
+    seen: dict[tuple[str, str], int] = defaultdict(int)
     out = {}
-    for items in by_queue.values():
-        for i, wl in enumerate(sorted(items, key=queue_key), start=1):
-            out[wl.key] = i
+    for items in ordered.values():
+        for wl in items:
+            lq = (wl.namespace, wl.queue)
+            seen[lq] = out[wl.key] = seen[lq] + 1
     return out
 
 
@@ -61,23 +62,56 @@ def starving(cq: ClusterQueue, wl: PendingWorkload, now: datetime) -> bool:
     )
 
 
+class Starvation:
+    """``starving()`` for one instant, with each ClusterQueue's cut-off computed once."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self._cutoff: dict[str, datetime | None] = {}
+
+    def __call__(self, cq: ClusterQueue, wl: PendingWorkload) -> bool:
+        guard = cq.starvation
+        if guard.max_bypasses > 0 and wl.bypassed >= guard.max_bypasses:
+            return True
+        try:
+            cutoff = self._cutoff[cq.name]
+        except KeyError:
+            wait = guard.max_wait_seconds
+            cutoff = self.now - timedelta(seconds=wait) if wait > 0 else None
+            self._cutoff[cq.name] = cutoff
+        return cutoff is not None and wl.created <= cutoff
+
+
 def rough_request(cq: ClusterQueue, wl: PendingWorkload) -> Amounts:
     """The workload at its minimum size in each group's first flavor (for ranking)."""
     out: dict[FlavorResource, Decimal] = {}
-    for ps in wl.pod_sets:
-        for r, v in ps.requests.items():
-            group = cq.group_of(r)
-            if group is not None and v > 0:
-                fr = (group.flavors[0], r)
-                out[fr] = out.get(fr, Decimal(0)) + v * ps.least
+    for r, v in wl.least_requests.items():
+        group = cq.group_of(r)
+        if group is not None:
+            out[(group.flavors[0], r)] = v
     return out
 
 
 def rank(
-    snapshot: Snapshot, ledger: Ledger, cq: ClusterQueue, wl: PendingWorkload, hungry: bool
+    snapshot: Snapshot,
+    ledger: Ledger,
+    cq: ClusterQueue,
+    wl: PendingWorkload,
+    hungry: bool,
+    memo: dict[tuple[object, ...], Decimal] | None = None,
 ) -> tuple[int, Decimal, int, datetime, str]:
-    """Sort key of a ClusterQueue's next candidate among all queues' candidates."""
-    share = ledger.share(cq, rough_request(cq, wl))
+    """Sort key of a ClusterQueue's next candidate among all queues' candidates.
+
+    ``memo`` (one per ledger) caches shares: a share depends on the queue's usage,
+    which ``ledger.changes`` versions, and on the workload's pod sets only."""
+    if memo is None:
+        share = ledger.share(cq, rough_request(cq, wl))
+    else:
+        at = (cq.name, ledger.changes[cq.name], wl.shape)
+        found = memo.get(at)
+        if found is None:
+            found = memo[at] = ledger.share(cq, rough_request(cq, wl))
+        share = found
     if not snapshot.fair_sharing:
         share = Decimal(1 if share > 0 else 0)  # non-borrowing first, as Kueue without it
     return (0 if hungry else 1, share, -wl.priority, wl.created, wl.key)

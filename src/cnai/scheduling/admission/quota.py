@@ -30,6 +30,8 @@ INFINITY = Decimal("Infinity")
 
 def admitted_usage(wl: AdmittedWorkload, counts: Mapping[str, int] | None = None) -> Amounts:
     """Quota a workload holds (at ``counts`` per pod set, if given)."""
+    if counts is None:
+        return wl.usage
     out: dict[FlavorResource, Decimal] = defaultdict(Decimal)
     for ps in wl.pod_sets:
         n = ps.count if counts is None else counts.get(ps.name, ps.count)

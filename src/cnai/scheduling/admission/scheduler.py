@@ -47,7 +47,7 @@ from cnai.scheduling.admission.decisions import (
     WaitReason,
 )
 from cnai.scheduling.admission.flavors import Assignment, assign, fit, least, sizes
-from cnai.scheduling.admission.ordering import positions, queues, rank, starving
+from cnai.scheduling.admission.ordering import Starvation, queues, rank
 from cnai.scheduling.admission.preemption import Plan, plan, relevant
 from cnai.scheduling.admission.quota import Ledger, add, admitted_usage
 from cnai.scheduling.admission.snapshot import (
@@ -61,9 +61,8 @@ from cnai.scheduling.admission.snapshot import (
     Snapshot,
     UsageFloor,
     WithinQueue,
-    identity,
 )
-from cnai.scheduling.admission.summary import summarize
+from cnai.scheduling.admission.summary import Pending, Tally, summarize
 
 
 class _Cycle:
@@ -77,11 +76,13 @@ class _Cycle:
         self.held = Ledger(snapshot, snapshot.admitted)
         self.promised = Ledger(snapshot, live)
         self.preemptible = list(live)
-        self.positions = positions(snapshot)
+        self.ordered = queues(snapshot)
+        self.starving = Starvation(now)
         self.admits: list[Admit] = []
         self.preempts: list[Preempt] = []
-        # Why each workload waits (built into ``Wait`` once bypasses are counted).
-        self.waits: dict[str, tuple[PendingWorkload, WaitReason, str, bool]] = {}
+        # Why each workload waits, and its index in its ClusterQueue's order (built
+        # into ``Wait`` once bypasses are counted).
+        self.waits: dict[str, tuple[WaitReason, str, bool, int]] = {}
         self.resizes: list[Resize] = []
         self.blocked: dict[str, tuple[str, str]] = {}  # cq -> (head, why)
         self.admitted_at: dict[str, list[int]] = defaultdict(list)  # cq -> queue indexes
@@ -114,29 +115,41 @@ class _Cycle:
                 for m in members
                 for fr in m.quotas
             )
-        self.inadmissible[wl.key] = Inadmissible(wl.key, identity(wl), members, floor, why)
+        self.inadmissible[wl.key] = Inadmissible(wl.key, wl.identity, members, floor, why)
 
-    def still_inadmissible(self, cq: ClusterQueue, wl: PendingWorkload) -> Inadmissible | None:
-        """The earlier entry for ``wl`` if its facts hold at the start of this cycle."""
-        entry = self.snapshot.inadmissible.get(wl.key)
-        if entry is None or cq.strategy == QueueingStrategy.STRICT_FIFO:
-            return None
-        if entry.identity != identity(wl) or starving(cq, wl, self.now):
-            return None
-        config = self.config(cq)
-        if entry.config is not config:
-            ok = self._checked.get(id(entry.config))
+    def still_inadmissible(
+        self, cq: ClusterQueue, items: list[PendingWorkload]
+    ) -> dict[str, Inadmissible]:
+        """The earlier entries of ``cq``'s pending workloads whose facts hold at the
+        start of this cycle (one loop per queue: it runs over the whole backlog)."""
+        earlier = self.snapshot.inadmissible
+        out: dict[str, Inadmissible] = {}
+        if not earlier or cq.strategy == QueueingStrategy.STRICT_FIFO:
+            return out
+        config, checked, starving = self.config(cq), self._checked, self.starving
+        for wl in items:
+            entry = earlier.get(wl.key)
+            if entry is None:
+                continue
+            if entry.identity is not wl.identity and entry.identity != wl.identity:
+                continue
+            if starving(cq, wl):
+                continue
+            if entry.config is not config:
+                ok = checked.get(id(entry.config))
+                if ok is None:
+                    ok = checked[id(entry.config)] = entry.config == config
+                if not ok:
+                    continue
+            ok = checked.get(id(entry.floor))
             if ok is None:
-                ok = self._checked[id(entry.config)] = entry.config == config
-            if not ok:
-                return None
-        ok = self._checked.get(id(entry.floor))
-        if ok is None:
-            ok = self._checked[id(entry.floor)] = all(
-                self.held.used(m, fr) >= held and self.promised.used(m, fr) >= promised
-                for m, fr, held, promised in entry.floor
-            )
-        return entry if ok else None
+                ok = checked[id(entry.floor)] = all(
+                    self.held.used(m, fr) >= held and self.promised.used(m, fr) >= promised
+                    for m, fr, held, promised in entry.floor
+                )
+            if ok:
+                out[wl.key] = entry
+        return out
 
     # Quota checks against both ledgers.
 
@@ -152,8 +165,10 @@ class _Cycle:
 
     # Outcomes.
 
-    def wait(self, wl: PendingWorkload, reason: WaitReason, why: str, hungry: bool = False) -> None:
-        self.waits[wl.key] = (wl, reason, why, hungry)
+    def wait(
+        self, wl: PendingWorkload, reason: WaitReason, why: str, index: int, hungry: bool = False
+    ) -> None:
+        self.waits[wl.key] = (reason, why, hungry, index)
 
     def admit(self, cq: ClusterQueue, wl: PendingWorkload, found: Assignment, index: int) -> None:
         borrowing = any(
@@ -215,11 +230,8 @@ def _equivalence(cq: ClusterQueue, wl: PendingWorkload) -> tuple[object, ...]:
     """What phase 2's outcome for a workload depends on besides the cycle's state: two
     workloads with the same key fare the same against unchanged ledgers (as Kueue's
     scheduling equivalence hashing)."""
-    sets = tuple(
-        (ps.name, ps.count, ps.min_count, tuple(sorted(ps.requests.items()))) for ps in wl.pod_sets
-    )
     newer_matters = cq.preemption.within_cluster_queue == WithinQueue.LOWER_OR_NEWER_EQUAL_PRIORITY
-    return (cq.name, sets, wl.priority, wl.can_preempt, wl.created if newer_matters else None)
+    return (cq.name, wl.shape, wl.priority, wl.can_preempt, wl.created if newer_matters else None)
 
 
 def _try(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload, index: int, hungry: bool) -> None:
@@ -231,7 +243,7 @@ def _try(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload, index: int, hungr
     if key is not None:
         seen = cycle.no_quota.get(key)
         if seen is not None and seen[0] == epoch:
-            cycle.wait(wl, WaitReason.NO_QUOTA, seen[1])
+            cycle.wait(wl, WaitReason.NO_QUOTA, seen[1], index)
             if cq.strategy == QueueingStrategy.STRICT_FIFO:
                 cycle.blocked[cq.name] = (wl.key, "heads a StrictFIFO queue")
             else:
@@ -242,16 +254,20 @@ def _try(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload, index: int, hungr
         cycle.admit(cq, wl, found, index)
         return
     if (why := _never_fits(cycle, cq, wl)) is not None:
-        cycle.wait(wl, WaitReason.INADMISSIBLE, why)
+        cycle.wait(wl, WaitReason.INADMISSIBLE, why, index)
         return
     later = fit(cq, wl.pod_sets, cycle.promised.fits, cycle.promised.available)
     if isinstance(later, Assignment):
         cycle.promised.charge(cq.name, later.usage)
         cycle.wait(
-            wl, WaitReason.WAITING_FOR_PREEMPTION, "waiting for preempted workloads to stop", hungry
+            wl,
+            WaitReason.WAITING_FOR_PREEMPTION,
+            "waiting for preempted workloads to stop",
+            index,
+            hungry,
         )
     elif (chosen := plan(cycle.snapshot, cycle.promised, cq, wl, cycle.preemptible)) is not None:
-        cycle.wait(wl, WaitReason.PREEMPTING, cycle.preempt(cq, wl, chosen), hungry)
+        cycle.wait(wl, WaitReason.PREEMPTING, cycle.preempt(cq, wl, chosen), index, hungry)
     else:
         why = reasons.shortage(cq, found)
         if hungry:
@@ -260,7 +276,7 @@ def _try(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload, index: int, hungr
             cycle.no_quota[key] = (epoch, why)
             if cq.strategy != QueueingStrategy.STRICT_FIFO:
                 cycle.mark_inadmissible(cq, wl, why)
-        cycle.wait(wl, WaitReason.NO_QUOTA, why, hungry)
+        cycle.wait(wl, WaitReason.NO_QUOTA, why, index, hungry)
     if hungry:
         frs = relevant(cq, wl)
         cycle.held.freeze_borrowing(cq, frs)
@@ -270,13 +286,13 @@ def _try(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload, index: int, hungr
         cycle.blocked[cq.name] = (wl.key, why)
 
 
-def _admission_rounds(cycle: _Cycle) -> dict[str, list[PendingWorkload]]:
+def _admission_rounds(cycle: _Cycle) -> None:
     """Phases 1 and 2: take candidates in order until every queue is done or blocked."""
     snapshot = cycle.snapshot
-    ordered = queues(snapshot)
+    ordered = dict(cycle.ordered)
     for wl in ordered.pop("", []):
         why = f"clusterqueue {wl.cluster_queue or '(none)'} of queue {wl.queue} does not exist"
-        cycle.wait(wl, WaitReason.INADMISSIBLE, why)
+        cycle.wait(wl, WaitReason.INADMISSIBLE, why, -1)
     cursor = dict.fromkeys(ordered, 0)
     # A head's rank depends on the head and on its own queue's usage only, so a heap
     # holds each live queue's current head; a queue's entry is replaced when its head
@@ -284,18 +300,13 @@ def _admission_rounds(cycle: _Cycle) -> dict[str, list[PendingWorkload]]:
     Rank = tuple[int, Decimal, int, datetime, str]
     current: dict[str, Rank] = {}
     heap: list[tuple[Rank, str]] = []
+    shares: dict[tuple[object, ...], Decimal] = {}
 
     # Workloads whose earlier inadmissible entry still holds are passed over (checked
     # against the ledgers as the cycle starts; usage only grows from there).
     skip: dict[str, Inadmissible] = {}
-    if snapshot.inadmissible:
-        for name, items in ordered.items():
-            cq = snapshot.cluster_queues[name]
-            for wl in items:
-                if wl.key in snapshot.inadmissible:
-                    entry = cycle.still_inadmissible(cq, wl)
-                    if entry is not None:
-                        skip[wl.key] = entry
+    for name, items in ordered.items():
+        skip.update(cycle.still_inadmissible(snapshot.cluster_queues[name], items))
 
     def refresh(name: str) -> None:
         items = ordered[name]
@@ -303,14 +314,14 @@ def _admission_rounds(cycle: _Cycle) -> dict[str, list[PendingWorkload]]:
             current.pop(name, None)
             return
         while cursor[name] < len(items) and (entry := skip.get(items[cursor[name]].key)):
-            cycle.wait(items[cursor[name]], WaitReason.NO_QUOTA, entry.why)
+            cycle.wait(items[cursor[name]], WaitReason.NO_QUOTA, entry.why, cursor[name])
             cycle.inadmissible[entry.workload] = entry
             cursor[name] += 1
         if cursor[name] >= len(items):
             current.pop(name, None)
             return
         cq, wl = snapshot.cluster_queues[name], items[cursor[name]]
-        key = rank(snapshot, cycle.promised, cq, wl, starving(cq, wl, cycle.now))
+        key = rank(snapshot, cycle.promised, cq, wl, cycle.starving(cq, wl), shares)
         current[name] = key
         heapq.heappush(heap, (key, name))
 
@@ -323,18 +334,16 @@ def _admission_rounds(cycle: _Cycle) -> dict[str, list[PendingWorkload]]:
             continue  # stale
         cq, wl, index = snapshot.cluster_queues[name], ordered[name][cursor[name]], cursor[name]
         cursor[name] += 1
-        _try(cycle, cq, wl, index, starving(cq, wl, cycle.now))
+        _try(cycle, cq, wl, index, cycle.starving(cq, wl))
         for other in cycle.promised.touched | {name}:
             if other in ordered:
                 refresh(other)
         cycle.promised.touched.clear()
     for name, items in ordered.items():
-        for wl in items[cursor[name] :]:
+        for index in range(cursor[name], len(items)):
             head, why = cycle.blocked[name]
-            cycle.wait(
-                wl, WaitReason.BLOCKED, f"waiting behind {head}, which {why} in clusterqueue {name}"
-            )
-    return ordered
+            why = f"waiting behind {head}, which {why} in clusterqueue {name}"
+            cycle.wait(items[index], WaitReason.BLOCKED, why, index)
 
 
 def _growth(cycle: _Cycle) -> None:
@@ -354,39 +363,56 @@ def _growth(cycle: _Cycle) -> None:
                 break
 
 
-def _count_bypasses(cycle: _Cycle, order: dict[str, list[PendingWorkload]]) -> tuple[Wait, ...]:
-    """Phase 4: a waiting workload passed by a later one of its queue counts a bypass."""
-    passed: set[str] = set()
-    for name, items in order.items():
-        last = max(cycle.admitted_at.get(name, []), default=-1)
-        passed.update(wl.key for wl in items[:last])
-    no_quota, positions = WaitReason.NO_QUOTA, cycle.positions
-    return tuple(
-        Wait(
-            key,
-            wl.cluster_queue,
-            reason,
-            why,
-            positions.get(key, 0),
-            wl.bypassed + 1 if reason == no_quota and key in passed else wl.bypassed,
-            hungry,
-            wl.queue,
-        )
-        for key, (wl, reason, why, hungry) in cycle.waits.items()
-    )
+def _waits(cycle: _Cycle) -> tuple[tuple[Wait, ...], Pending]:
+    """Phase 4, one walk over every queue in order: number each workload's position in
+    its LocalQueue, count a bypass for a waiting workload that a later one of its
+    ClusterQueue was admitted past, and tally what the waiting ones request."""
+    waits: list[Wait] = []
+    pending: Pending = {}
+    seen: dict[tuple[str, str], int] = defaultdict(int)
+    why_of, no_quota = cycle.waits, WaitReason.NO_QUOTA
+    for name, items in cycle.ordered.items():
+        last = max(cycle.admitted_at.get(name, ()), default=-1)
+        shapes = pending.setdefault(name, {})
+        for wl in items:
+            lq = (wl.namespace, wl.queue)
+            seen[lq] = position = seen[lq] + 1
+            found = why_of.get(wl.key)
+            if found is None:
+                continue  # admitted in this cycle
+            reason, why, hungry, index = found
+            passed = reason == no_quota and 0 <= index < last
+            waits.append(
+                Wait(
+                    wl.key,
+                    wl.cluster_queue,
+                    reason,
+                    why,
+                    position,
+                    wl.bypassed + 1 if passed else wl.bypassed,
+                    hungry,
+                    wl.queue,
+                )
+            )
+            tally = shapes.get(wl.shape)
+            if tally is None:
+                shapes[wl.shape] = Tally(wl)
+            else:
+                tally.count += 1
+    return tuple(waits), pending
 
 
 def schedule(snapshot: Snapshot, now: datetime) -> Decisions:
     """Decide one admission cycle over ``snapshot`` at time ``now`` (pure)."""
     cycle = _Cycle(snapshot, now)
-    ordered = _admission_rounds(cycle)
+    _admission_rounds(cycle)
     _growth(cycle)
-    waits = _count_bypasses(cycle, ordered)
+    waits, pending = _waits(cycle)
     return Decisions(
         admit=tuple(cycle.admits),
         resize=tuple(cycle.resizes),
         preempt=tuple(cycle.preempts),
         wait=waits,
-        usage=summarize(snapshot, cycle.held, cycle.admits, waits),
+        usage=summarize(snapshot, cycle.held, cycle.admits, pending),
         inadmissible=cycle.inadmissible,
     )

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
+from typing import NamedTuple
 
 # A flavor and a resource in it: the unit quota is given and used in.
 FlavorResource = tuple[str, str]
@@ -105,7 +107,15 @@ class ClusterQueue:
     starvation: StarvationGuard = field(default_factory=StarvationGuard)
 
     def group_of(self, resource: str) -> ResourceGroup | None:
-        return next((g for g in self.groups if resource in g.resources), None)
+        return self._group_by_resource.get(resource)
+
+    @cached_property
+    def _group_by_resource(self) -> Mapping[str, ResourceGroup]:
+        out: dict[str, ResourceGroup] = {}
+        for g in self.groups:
+            for r in g.resources:
+                out.setdefault(r, g)
+        return out
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,57 @@ class PendingWorkload:
     pod_sets: tuple[PodSet, ...]
     bypassed: int = 0  # times later workloads were admitted past it
     can_preempt: bool = True  # False for PriorityClass preemptionPolicy Never
+
+    # Derived once per object: a cycle reads them for every pending workload, and a
+    # shell that keeps its PendingWorkloads between cycles reads them for free.
+
+    @cached_property
+    def order(self) -> tuple[int, datetime, str]:
+        """Queue order: higher priority first, then first come first served."""
+        return (-self.priority, self.created, self.key)
+
+    @cached_property
+    def namespace(self) -> str:
+        return self.key.partition("/")[0]
+
+    @cached_property
+    def identity(self) -> tuple[object, ...]:
+        """Every field but the bypass count."""
+        return (
+            self.queue,
+            self.cluster_queue,
+            self.priority,
+            self.created,
+            self.pod_sets,
+            self.can_preempt,
+        )
+
+    @cached_property
+    def shape(self) -> tuple[object, ...]:
+        """The pod sets as a hashable value (names, counts, minimums, requests)."""
+        return tuple(
+            (ps.name, ps.count, ps.min_count, tuple(sorted(ps.requests.items())))
+            for ps in self.pod_sets
+        )
+
+    @cached_property
+    def least_requests(self) -> Mapping[str, Decimal]:
+        """Total requests per resource at the smallest admissible size."""
+        out: dict[str, Decimal] = {}
+        for ps in self.pod_sets:
+            for r, v in ps.requests.items():
+                if v > 0:
+                    out[r] = out.get(r, Decimal(0)) + v * ps.least
+        return out
+
+    @cached_property
+    def total_requests(self) -> Mapping[str, Decimal]:
+        """Total requests per resource at the full size."""
+        out: dict[str, Decimal] = {}
+        for ps in self.pod_sets:
+            for r, v in ps.requests.items():
+                out[r] = out.get(r, Decimal(0)) + v * ps.count
+        return out
 
 
 @dataclass(frozen=True)
@@ -168,13 +229,23 @@ class AdmittedWorkload:
     evicting: bool = False
     grace_seconds: int = 30  # SIGTERM to SIGKILL, from its pods' spec
 
+    @cached_property
+    def usage(self) -> Amounts:
+        """Quota it holds per flavor and resource (read often: computed once)."""
+        out: dict[FlavorResource, Decimal] = {}
+        for ps in self.pod_sets:
+            for resource, per_pod in ps.requests.items():
+                if per_pod and resource in ps.flavors:
+                    fr = (ps.flavors[resource], resource)
+                    out[fr] = out.get(fr, Decimal(0)) + per_pod * ps.count
+        return out
+
 
 # A cohort's usage when a workload failed: (ClusterQueue, flavor-resource, held, promised).
 UsageFloor = tuple[tuple[str, FlavorResource, Decimal, Decimal], ...]
 
 
-@dataclass(frozen=True)
-class Inadmissible:
+class Inadmissible(NamedTuple):
     """A workload that waited for quota (no fit, no preemption) and the facts it failed
     against: its cohort's quota and policies and its usage then (Kueue's inadmissible
     list). While the workload, those policies and quotas are unchanged, no usage in the
@@ -190,7 +261,7 @@ class Inadmissible:
 
 def identity(wl: PendingWorkload) -> tuple[object, ...]:
     """Every field of a pending workload but its bypass count."""
-    return (wl.queue, wl.cluster_queue, wl.priority, wl.created, wl.pod_sets, wl.can_preempt)
+    return wl.identity
 
 
 @dataclass(frozen=True)

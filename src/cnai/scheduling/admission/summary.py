@@ -6,14 +6,15 @@ workloads request; and a compact text such as ``cpu 4/8 gpu 2/4 (borrowed gpu 1)
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
-from cnai.scheduling.admission.decisions import Admit, QueueUsage, ResourceLine, Wait
+from cnai.scheduling.admission.decisions import Admit, QueueUsage, ResourceLine
 from cnai.scheduling.admission.quota import ZERO, Ledger
 from cnai.scheduling.admission.reasons import amount
-from cnai.scheduling.admission.snapshot import ClusterQueue, Snapshot
+from cnai.scheduling.admission.snapshot import ClusterQueue, PendingWorkload, Snapshot
 
 
 def _lines(cq: ClusterQueue, ledger: Ledger) -> tuple[ResourceLine, ...]:
@@ -42,25 +43,33 @@ def usage_text(lines: Sequence[ResourceLine]) -> str:
     return f"{text} (borrowed {' '.join(borrowed)})" if borrowed else text
 
 
+@dataclass(slots=True)
+class Tally:
+    """Waiting workloads of one shape in a ClusterQueue: one of them, and how many."""
+
+    workload: PendingWorkload
+    count: int = 1
+
+
+# Per ClusterQueue, the waiting workloads grouped by shape (``PendingWorkload.shape``):
+# workloads of one shape request the same, so each group is summed once.
+Pending = dict[str, dict[tuple[object, ...], Tally]]
+
+
 def summarize(
-    snapshot: Snapshot, ledger: Ledger, admits: Sequence[Admit], waits: Sequence[Wait]
+    snapshot: Snapshot, ledger: Ledger, admits: Sequence[Admit], waiting: Pending
 ) -> Mapping[str, QueueUsage]:
     """Each ClusterQueue's usage and queue lengths once this cycle's decisions apply."""
-    pending_wls = {w.key: w for w in snapshot.pending}
-    waits_of: dict[str, list[Wait]] = defaultdict(list)
-    for w in waits:
-        waits_of[w.cluster_queue].append(w)
     admitted_of = Counter(w.cluster_queue for w in snapshot.admitted)
     admitted_of.update(a.cluster_queue for a in admits)
     out = {}
     for cq in snapshot.cluster_queues.values():
-        mine = waits_of.get(cq.name, [])
         pending: dict[str, Decimal] = {}
-        for w in mine:
-            for ps in pending_wls[w.workload].pod_sets:
-                for r, v in ps.requests.items():
-                    pending[r] = pending.get(r, ZERO) + v * ps.count
-        admitted = admitted_of[cq.name]
+        count = 0
+        for tally in waiting.get(cq.name, {}).values():
+            count += tally.count
+            for r, v in tally.workload.total_requests.items():
+                pending[r] = pending.get(r, ZERO) + v * tally.count
         lines = _lines(cq, ledger)
-        out[cq.name] = QueueUsage(lines, pending, len(mine), admitted, usage_text(lines))
+        out[cq.name] = QueueUsage(lines, pending, count, admitted_of[cq.name], usage_text(lines))
     return out

@@ -94,6 +94,30 @@ def test_bypasses_are_counted_when_a_later_workload_is_admitted() -> None:
     assert (gang.bypassed, gang.starving) == (2, False)
 
 
+def test_no_bypass_is_counted_in_a_queue_that_admitted_nothing() -> None:
+    """Waiting together is not being passed: with nothing admitted in the queue this
+    cycle, no waiting workload's bypass count moves (an off-by-one once counted one for
+    all but the last, starving queues that merely waited)."""
+    snap = (
+        world(make_cq("a").nominal(gpu=4).starvation(bypasses=2))
+        .running(make_wl("r").pods(4, gpu=1))
+        .waiting(
+            make_wl("first").pods(2, gpu=1).at(0).bypassed(1),
+            make_wl("second").pods(1, gpu=1).at(1).bypassed(1),
+            make_wl("third").pods(1, gpu=1).at(2),
+        )
+        .build()
+    )
+    decisions = run(snap)
+    assert not decisions.admit
+    waits = {w.workload: (w.bypassed, w.starving) for w in decisions.wait}
+    assert waits == {
+        "default/first": (1, False),
+        "default/second": (1, False),
+        "default/third": (0, False),
+    }
+
+
 def test_a_stream_of_small_jobs_cannot_starve_a_gang() -> None:
     """Replays cycles: small jobs keep arriving and finishing; the gang gets in."""
     cq = make_cq("a").nominal(gpu=4).starvation(bypasses=2)
