@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 _EDIT_ATTEMPTS = 5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OwnerRef:
     """The parts of an ownerReference the collector uses."""
 
@@ -81,11 +81,20 @@ class OwnerRef:
 
 
 def owner_refs(obj: Obj) -> tuple[OwnerRef, ...]:
-    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return _parse_refs((obj.get("metadata") or {}).get("ownerReferences"))
+
+
+def _parse_refs(refs: Any) -> tuple[OwnerRef, ...]:
+    if not refs:
+        return ()  # most objects: no generator to build and throw away
     return tuple(r for r in map(OwnerRef.parse, refs) if r is not None)
 
 
-@dataclass(frozen=True)
+# Shared by every node without finalizers (most of them), instead of one empty set each.
+_NO_FINALIZERS: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class Node:
     """One object as the graph knows it: identity, owners and deletion state."""
 
@@ -100,17 +109,24 @@ class Node:
     @classmethod
     def of(cls, resource: str, obj: Obj) -> Node | None:
         meta = obj.get("metadata") or {}
-        if not meta.get("uid"):
+        uid = meta.get("uid")
+        if not uid:
             return None
+        finalizers = meta.get("finalizers")
         return cls(
             resource,
             meta.get("namespace") or "",
             meta.get("name") or "",
-            meta["uid"],
-            owner_refs(obj),
+            uid,
+            _parse_refs(meta.get("ownerReferences")),
             bool(meta.get("deletionTimestamp")),
-            frozenset(meta.get("finalizers") or ()),
+            frozenset(finalizers) if finalizers else _NO_FINALIZERS,
         )
+
+    @property
+    def plain(self) -> bool:
+        """No owners and not being deleted: nothing this collector does starts from it."""
+        return not self.owners and not self.deleting
 
     @property
     def deleting_dependents(self) -> bool:
@@ -323,6 +339,10 @@ class GarbageCollector:
 
     def _apply(self, node: Node) -> None:
         old = self.graph.upsert(node)
+        if node.plain and (old is None or not old.owners):
+            # Most events (every create of an ownerless object): only the graph changes.
+            # Keep in sync with the steps below: none of them acts on such a node.
+            return
         if node.deleting_dependents or node.orphaning:
             self._enqueue(Action.OWNER, node.uid)
         # Before every kind is listed, owners may just not be known yet: the scan that

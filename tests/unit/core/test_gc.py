@@ -17,7 +17,7 @@ import pytest
 
 from cnai.core.clock import FakeClock
 from cnai.core.errors import NotFound
-from cnai.core.gc import GarbageCollector, Graph, Node, OwnerRef
+from cnai.core.gc import Action, GarbageCollector, Graph, Node, OwnerRef
 from cnai.core.registry import Registry
 from cnai.core.store.protocol import FOREGROUND_FINALIZER, Obj
 from cnai.core.store.sqlite import SQLiteStore
@@ -336,6 +336,29 @@ async def test_a_relisted_kind_is_scanned_again(registry: Registry, store: SQLit
         await settle(gc)
 
 
+async def test_an_ownerless_object_that_gains_a_missing_owner_is_collected(
+    registry: Registry, store: SQLiteStore
+) -> None:
+    async with collecting(registry, store) as gc:
+        plain = await secret(store, "plain")  # no owners: the collector only records it
+        await settle(gc)
+        plain["metadata"]["ownerReferences"] = (
+            make_secret("plain").owner_ref("Secret", "ghost", "gone-uid").build()
+        )["metadata"]["ownerReferences"]
+        await store.update(S, plain)
+        await eventually(gone(store, "plain"), "its owner is missing once it names one")
+
+
+async def test_an_ownerless_object_can_own_dependents_in_any_order(
+    registry: Registry, store: SQLiteStore
+) -> None:
+    async with collecting(registry, store):
+        owner = await secret(store, "owner")
+        await secret(store, "child", owner)
+        await store.delete(S, "default", "owner")
+        await eventually(gone(store, "child"), "the dependent of a plain owner is collected")
+
+
 async def test_logs_name_objects_but_never_show_their_data(
     registry: Registry, store: SQLiteStore, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -398,3 +421,42 @@ def test_an_owner_in_another_namespace_is_in_doubt() -> None:
     assert graph.owners_in_doubt(
         Node(S, "team-a", "c", "c", node("x", "o").owners, False, frozenset())
     )
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "queued"),
+    [
+        pytest.param(None, node("c"), set(), id="a-new-ownerless-object-queues-nothing"),
+        pytest.param(node("c"), node("c"), set(), id="an-unchanged-ownerless-object"),
+        pytest.param(
+            node("c", "o"),
+            node("c"),
+            {(Action.OWNER, "o")},
+            id="dropping-its-reference-wakes-the-waiting-owner",
+        ),
+        pytest.param(
+            node("c"),
+            node("c", "gone"),
+            {(Action.DEPENDENT, "c")},
+            id="naming-a-missing-owner-queues-a-check",
+        ),
+        pytest.param(
+            node("c"),
+            node("c", deleting=True, fin=(FOREGROUND_FINALIZER,)),
+            {(Action.OWNER, "c")},
+            id="a-foreground-deletion-queues-the-owner",
+        ),
+    ],
+)
+def test_graph_changes_queue_what_must_be_looked_at(
+    registry: Registry, before: Node | None, after: Node, queued: set[tuple[Action, str]]
+) -> None:
+    gc = GarbageCollector(registry, None)  # type: ignore[arg-type]  # never touched here
+    gc._ready = True
+    gc._apply(node("o", deleting=True, fin=(FOREGROUND_FINALIZER,)))  # waits for "c"
+    if before is not None:
+        gc._apply(before)
+    gc._queued.clear()
+    gc._apply(after)
+    assert gc.graph.nodes["c"] == after
+    assert gc._queued == queued

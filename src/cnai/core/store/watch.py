@@ -3,6 +3,10 @@
 A subscriber that falls more than ``max_queue`` events behind is closed with an
 ``ERROR`` (410) event, as the Kubernetes API server closes slow watchers; the client
 re-lists and resumes.
+
+Every write publishes one event, and the platform keeps a watch open on every kind (the
+garbage collector, the informers) besides the API's own, so subscribers are indexed by
+resource: an event is matched only against the watches of its own kind.
 """
 
 from __future__ import annotations
@@ -26,10 +30,19 @@ class Subscriber:
     queue: asyncio.Queue[WatchEvent] = field(default_factory=asyncio.Queue)
     max_queue: int = 10_000
     overflowed: bool = False
+    # A watch of a whole kind (no namespace, no selector) wants every event of that kind.
+    everything: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.everything = (
+            self.namespace is None and not self.label_selector and not self.field_selector
+        )
 
     def wants(self, event: WatchEvent) -> bool:
         if event.resource != self.resource:
             return False
+        if self.everything:
+            return True
         meta = event.object.get("metadata", {})
         if self.namespace is not None and meta.get("namespace", "") != self.namespace:
             return False
@@ -59,8 +72,14 @@ class Subscriber:
 class Broadcaster:
     """Delivers each committed change to the subscribers that match it."""
 
-    subscribers: set[Subscriber] = field(default_factory=set)
     max_queue: int = 10_000
+    # resource -> its open watches; a resource with none has no entry.
+    _by_resource: dict[str, set[Subscriber]] = field(default_factory=dict, repr=False)
+
+    @property
+    def subscribers(self) -> set[Subscriber]:
+        """Every open watch, of any resource (a new set)."""
+        return set().union(*self._by_resource.values())
 
     def subscribe(
         self,
@@ -71,21 +90,26 @@ class Broadcaster:
     ) -> Subscriber:
         sub = Subscriber(resource, namespace, label_selector, field_selector)
         sub.max_queue = self.max_queue
-        self.subscribers.add(sub)
+        self._by_resource.setdefault(resource, set()).add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
-        self.subscribers.discard(sub)
+        subs = self._by_resource.get(sub.resource)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._by_resource[sub.resource]
 
     def publish(self, event: WatchEvent) -> None:
-        for sub in self.subscribers:
-            if sub.wants(event):
+        # offer() never unsubscribes, so the set cannot change while it is walked.
+        for sub in self._by_resource.get(event.resource, ()):
+            if sub.everything or sub.wants(event):
                 sub.offer(event)
 
     def close_all(self) -> None:
-        for sub in list(self.subscribers):
+        for sub in self.subscribers:
             sub.offer(WatchEvent(WatchEventType.BOOKMARK, {"closed": True}, sub.resource))
-        self.subscribers.clear()
+        self._by_resource.clear()
 
 
 class WatchStream:

@@ -79,6 +79,31 @@ def test_publish_delivers_only_to_matching_subscribers() -> None:
     assert drain(team_b) == []
 
 
+def test_publish_reaches_only_the_watches_of_the_events_resource() -> None:
+    b = Broadcaster()
+    widgets = b.subscribe("widgets", None, None, None)
+    labelled = b.subscribe("widgets", None, LabelSelector.parse("app=db"), None)
+    gadgets = b.subscribe("gadgets", None, None, None)
+    b.publish(added(WEB))
+    b.publish(added(make_widget("g").build(), "gadgets", rv=2))
+    assert [e.object["metadata"]["name"] for e in drain(widgets)] == ["web"]
+    assert drain(labelled) == []  # a selector still filters within the resource
+    assert [e.object["metadata"]["name"] for e in drain(gadgets)] == ["g"]
+
+
+def test_subscribers_lists_every_open_watch_until_each_unsubscribes() -> None:
+    b = Broadcaster()
+    subs = [b.subscribe("widgets", None, None, None), b.subscribe("gadgets", "team-a", None, None)]
+    assert b.subscribers == set(subs)
+    b.unsubscribe(subs[0])
+    b.unsubscribe(subs[0])  # twice is harmless
+    assert b.subscribers == {subs[1]}
+    b.unsubscribe(subs[1])
+    assert b.subscribers == set()
+    b.publish(added(WEB))
+    assert drain(subs[0]) == []
+
+
 def test_slow_subscriber_gets_one_error_and_nothing_after() -> None:
     b = Broadcaster(max_queue=2)
     slow = b.subscribe("widgets", None, None, None)
