@@ -48,7 +48,7 @@ def positions(ordered: Mapping[str, list[PendingWorkload]]) -> Mapping[str, int]
     out = {}
     for items in ordered.values():
         for wl in items:
-            lq = (wl.namespace, wl.queue)
+            lq = wl.local_queue
             seen[lq] = out[wl.key] = seen[lq] + 1
     return out
 
@@ -73,13 +73,18 @@ class Starvation:
         guard = cq.starvation
         if guard.max_bypasses > 0 and wl.bypassed >= guard.max_bypasses:
             return True
+        cutoff = self.cutoff(cq)
+        return cutoff is not None and wl.created <= cutoff
+
+    def cutoff(self, cq: ClusterQueue) -> datetime | None:
+        """Workloads created at or before this have waited too long (None: no limit)."""
         try:
-            cutoff = self._cutoff[cq.name]
+            return self._cutoff[cq.name]
         except KeyError:
-            wait = guard.max_wait_seconds
+            wait = cq.starvation.max_wait_seconds
             cutoff = self.now - timedelta(seconds=wait) if wait > 0 else None
             self._cutoff[cq.name] = cutoff
-        return cutoff is not None and wl.created <= cutoff
+            return cutoff
 
 
 def rough_request(cq: ClusterQueue, wl: PendingWorkload) -> Amounts:

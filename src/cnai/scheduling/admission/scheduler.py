@@ -86,13 +86,20 @@ class _Cycle:
         self.resizes: list[Resize] = []
         self.blocked: dict[str, tuple[str, str]] = {}  # cq -> (head, why)
         self.admitted_at: dict[str, list[int]] = defaultdict(list)  # cq -> queue indexes
-        # Equivalence key -> (ledger epoch, why) of the last workload that waited for quota.
-        self.no_quota: dict[tuple[object, ...], tuple[tuple[int, int, int], str]] = {}
+        # Equivalence key -> (``loosened`` then, why) of a workload that waited for quota.
+        # Within a cycle usage only grows and preemption candidates only go, except
+        # that a preemption frees promised quota: ``loosened`` counts those. So while
+        # it is unchanged, an equivalent workload waits for the same reason (Kueue's
+        # scheduling-equivalence hashing), whenever in the cycle its turn comes.
+        self.verdicts: dict[tuple[object, ...], tuple[int, str]] = {}
+        self.loosened = 0
         # The inadmissible set: this cycle's entries, and per-cycle caches for them.
         self.inadmissible: dict[str, Inadmissible] = {}
         self._configs: dict[str, tuple[ClusterQueue, ...]] = {}
         self._floors: dict[tuple[str, int, int], UsageFloor] = {}
-        self._checked: dict[int, bool] = {}  # id of an earlier config or floor -> holds
+        self._interned: dict[UsageFloor, UsageFloor] = {}
+        # (id of an earlier config or floor, ``loosened``) -> whether it holds.
+        self._checked: dict[tuple[int, int], bool] = {}
 
     # The inadmissible set.
 
@@ -110,46 +117,40 @@ class _Cycle:
         at = (cq.cohort or cq.name, self.held.version, self.promised.version)
         floor = self._floors.get(at)
         if floor is None:
-            floor = self._floors[at] = tuple(
+            floor = tuple(
                 (m.name, fr, self.held.used(m.name, fr), self.promised.used(m.name, fr))
                 for m in members
                 for fr in m.quotas
             )
+            # One object per distinct floor: the next cycle checks each object once.
+            floor = self._floors[at] = self._interned.setdefault(floor, floor)
         self.inadmissible[wl.key] = Inadmissible(wl.key, wl.identity, members, floor, why)
 
-    def still_inadmissible(
-        self, cq: ClusterQueue, items: list[PendingWorkload]
-    ) -> dict[str, Inadmissible]:
-        """The earlier entries of ``cq``'s pending workloads whose facts hold at the
-        start of this cycle (one loop per queue: it runs over the whole backlog)."""
-        earlier = self.snapshot.inadmissible
-        out: dict[str, Inadmissible] = {}
-        if not earlier or cq.strategy == QueueingStrategy.STRICT_FIFO:
-            return out
-        config, checked, starving = self.config(cq), self._checked, self.starving
-        for wl in items:
-            entry = earlier.get(wl.key)
-            if entry is None:
-                continue
-            if entry.identity is not wl.identity and entry.identity != wl.identity:
-                continue
-            if starving(cq, wl):
-                continue
-            if entry.config is not config:
-                ok = checked.get(id(entry.config))
-                if ok is None:
-                    ok = checked[id(entry.config)] = entry.config == config
-                if not ok:
-                    continue
-            ok = checked.get(id(entry.floor))
+    def holds(
+        self, entry: Inadmissible, wl: PendingWorkload, config: tuple[ClusterQueue, ...]
+    ) -> bool:
+        """Do the facts of an earlier inadmissible ``entry`` for ``wl`` (not starving,
+        in a queue whose cohort is ``config`` now) still hold?
+
+        Checked when the workload's turn comes. Usage only grows within a cycle until a
+        preemption frees promised quota, so a floor check is cached per ``loosened``."""
+        if entry.identity is not wl.identity and entry.identity != wl.identity:
+            return False
+        checked = self._checked
+        if entry.config is not config:
+            ok = checked.get((id(entry.config), -1))
             if ok is None:
-                ok = checked[id(entry.floor)] = all(
-                    self.held.used(m, fr) >= held and self.promised.used(m, fr) >= promised
-                    for m, fr, held, promised in entry.floor
-                )
-            if ok:
-                out[wl.key] = entry
-        return out
+                ok = checked[(id(entry.config), -1)] = entry.config == config
+            if not ok:
+                return False
+        at = (id(entry.floor), self.loosened)
+        ok = checked.get(at)
+        if ok is None:
+            held, promised = self.held, self.promised
+            ok = checked[at] = all(
+                held.used(m, fr) >= h and promised.used(m, fr) >= p for m, fr, h, p in entry.floor
+            )
+        return ok
 
     # Quota checks against both ledgers.
 
@@ -179,6 +180,7 @@ class _Cycle:
         self.admitted_at[cq.name].append(index)
 
     def preempt(self, cq: ClusterQueue, wl: PendingWorkload, chosen: Plan) -> str:
+        self.loosened += 1
         for v in chosen.victims:
             self.promised.charge(v.workload.cluster_queue, v.freed(), -1)
             self.preemptible.remove(v.workload)
@@ -236,13 +238,12 @@ def _equivalence(cq: ClusterQueue, wl: PendingWorkload) -> tuple[object, ...]:
 
 def _try(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload, index: int, hungry: bool) -> None:
     """Phase 2 for one candidate (a-e in the module docstring)."""
-    # A workload equivalent to one that just waited for quota, with nothing changed
-    # since, waits for the same reason: skip the fit and the preemption search.
-    epoch = (cycle.held.version, cycle.promised.version, len(cycle.preemptible))
+    # A workload equivalent to one that waited for quota, with no quota freed since,
+    # waits for the same reason: skip the fit and the preemption search.
     key = None if hungry else _equivalence(cq, wl)
     if key is not None:
-        seen = cycle.no_quota.get(key)
-        if seen is not None and seen[0] == epoch:
+        seen = cycle.verdicts.get(key)
+        if seen is not None and seen[0] == cycle.loosened:
             cycle.wait(wl, WaitReason.NO_QUOTA, seen[1], index)
             if cq.strategy == QueueingStrategy.STRICT_FIFO:
                 cycle.blocked[cq.name] = (wl.key, "heads a StrictFIFO queue")
@@ -273,7 +274,7 @@ def _try(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload, index: int, hungr
         if hungry:
             why += "; waited too long: capacity is now held for it"
         elif key is not None:
-            cycle.no_quota[key] = (epoch, why)
+            cycle.verdicts[key] = (cycle.loosened, why)
             if cq.strategy != QueueingStrategy.STRICT_FIFO:
                 cycle.mark_inadmissible(cq, wl, why)
         cycle.wait(wl, WaitReason.NO_QUOTA, why, index, hungry)
@@ -302,25 +303,52 @@ def _admission_rounds(cycle: _Cycle) -> None:
     heap: list[tuple[Rank, str]] = []
     shares: dict[tuple[object, ...], Decimal] = {}
 
-    # Workloads whose earlier inadmissible entry still holds are passed over (checked
-    # against the ledgers as the cycle starts; usage only grows from there).
-    skip: dict[str, Inadmissible] = {}
-    for name, items in ordered.items():
-        skip.update(cycle.still_inadmissible(snapshot.cluster_queues[name], items))
+    earlier = snapshot.inadmissible
+    waits, inadmissible, no_quota = cycle.waits, cycle.inadmissible, WaitReason.NO_QUOTA
 
     def refresh(name: str) -> None:
         items = ordered[name]
         if name in cycle.blocked:
             current.pop(name, None)
             return
-        while cursor[name] < len(items) and (entry := skip.get(items[cursor[name]].key)):
-            cycle.wait(items[cursor[name]], WaitReason.NO_QUOTA, entry.why, cursor[name])
-            cycle.inadmissible[entry.workload] = entry
-            cursor[name] += 1
-        if cursor[name] >= len(items):
+        cq, at, n = snapshot.cluster_queues[name], cursor[name], len(items)
+        # Pass over the workloads known to wait for quota (BestEffortFIFO only): those
+        # whose earlier inadmissible entry still holds, and those equivalent to one
+        # that waited for quota in this cycle.
+        fifo = cq.strategy != QueueingStrategy.STRICT_FIFO
+        prior = earlier if fifo else {}
+        verdicts = cycle.verdicts if fifo else {}
+        # Hoisted: this loop runs over the whole backlog each cycle.
+        config, loosened, holds = cycle.config(cq), cycle.loosened, cycle.holds
+        max_bypasses, cutoff = cq.starvation.max_bypasses, cycle.starving.cutoff(cq)
+        newer_matters = (
+            cq.preemption.within_cluster_queue == WithinQueue.LOWER_OR_NEWER_EQUAL_PRIORITY
+        )
+        while at < n:
+            wl = items[at]
+            if (max_bypasses > 0 and wl.bypassed >= max_bypasses) or (
+                cutoff is not None and wl.created <= cutoff
+            ):
+                break  # starving: it is tried, in order
+            entry = prior.get(wl.key)
+            if entry is not None and holds(entry, wl, config):
+                waits[wl.key] = (no_quota, entry.why, False, at)
+                inadmissible[wl.key] = entry
+            elif verdicts:
+                created = wl.created if newer_matters else None  # as _equivalence()
+                seen = verdicts.get((name, wl.shape, wl.priority, wl.can_preempt, created))
+                if seen is None or seen[0] != loosened:
+                    break
+                waits[wl.key] = (no_quota, seen[1], False, at)
+                cycle.mark_inadmissible(cq, wl, seen[1])
+            else:
+                break
+            at += 1
+        cursor[name] = at
+        if at >= n:
             current.pop(name, None)
             return
-        cq, wl = snapshot.cluster_queues[name], items[cursor[name]]
+        wl = items[at]
         key = rank(snapshot, cycle.promised, cq, wl, cycle.starving(cq, wl), shares)
         current[name] = key
         heapq.heappush(heap, (key, name))
@@ -369,29 +397,25 @@ def _waits(cycle: _Cycle) -> tuple[tuple[Wait, ...], Pending]:
     ClusterQueue was admitted past, and tally what the waiting ones request."""
     waits: list[Wait] = []
     pending: Pending = {}
-    seen: dict[tuple[str, str], int] = defaultdict(int)
-    why_of, no_quota = cycle.waits, WaitReason.NO_QUOTA
+    seen: dict[tuple[str, str], int] = {}
+    seen_get, why_of, no_quota = seen.get, cycle.waits.get, WaitReason.NO_QUOTA
+    new, append = tuple.__new__, waits.append
     for name, items in cycle.ordered.items():
         last = max(cycle.admitted_at.get(name, ()), default=-1)
         shapes = pending.setdefault(name, {})
         for wl in items:
-            lq = (wl.namespace, wl.queue)
-            seen[lq] = position = seen[lq] + 1
-            found = why_of.get(wl.key)
+            lq = wl.local_queue
+            seen[lq] = position = seen_get(lq, 0) + 1
+            found = why_of(wl.key)
             if found is None:
                 continue  # admitted in this cycle
             reason, why, hungry, index = found
-            passed = reason == no_quota and 0 <= index < last
-            waits.append(
-                Wait(
-                    wl.key,
-                    wl.cluster_queue,
-                    reason,
-                    why,
-                    position,
-                    wl.bypassed + 1 if passed else wl.bypassed,
-                    hungry,
-                    wl.queue,
+            bypassed = wl.bypassed + 1 if reason is no_quota and 0 <= index < last else wl.bypassed
+            # tuple.__new__ skips the named tuple's Python-level __new__ (same object).
+            append(
+                new(
+                    Wait,
+                    (wl.key, wl.cluster_queue, reason, why, position, bypassed, hungry, wl.queue),
                 )
             )
             tally = shapes.get(wl.shape)

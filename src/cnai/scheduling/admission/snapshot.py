@@ -154,8 +154,9 @@ class PendingWorkload:
         return (-self.priority, self.created, self.key)
 
     @cached_property
-    def namespace(self) -> str:
-        return self.key.partition("/")[0]
+    def local_queue(self) -> tuple[str, str]:
+        """(namespace, LocalQueue name): what its position is counted in."""
+        return (self.key.partition("/")[0], self.queue)
 
     @cached_property
     def identity(self) -> tuple[object, ...]:
