@@ -61,6 +61,7 @@ class Ledger:
         # Lets a cycle reuse results computed against an unchanged ledger.
         self.version = 0
         self.changes: dict[str, int] = defaultdict(int)
+        self.cohort_changes: dict[str, int] = defaultdict(int)  # by cohort (or lone queue)
         self.touched: set[str] = set()  # queues charged since a caller last cleared it
         # Static per snapshot (quotas do not change in a cycle): shared by copies.
         self._members: dict[str, tuple[ClusterQueue, ...]] = {}
@@ -75,13 +76,20 @@ class Ledger:
         other.frozen = defaultdict(set, {k: set(v) for k, v in self.frozen.items()})
         other.frozen_for = dict(self.frozen_for)
         other.version, other.changes = self.version, defaultdict(int, self.changes)
+        other.cohort_changes = defaultdict(int, self.cohort_changes)
         return other
 
     def charge(self, cq: str, amounts: Amounts, sign: int = 1) -> None:
         self.usage[cq] = add(self.usage[cq], amounts, sign)
         self.version += 1
         self.changes[cq] += 1
+        owner = self.snapshot.cluster_queues.get(cq)
+        self.cohort_changes[owner.cohort or owner.name if owner else cq] += 1
         self.touched.add(cq)
+
+    def cohort_version(self, cq: ClusterQueue) -> int:
+        """Bumped whenever usage in ``cq``'s cohort (or ``cq`` alone) changes."""
+        return self.cohort_changes[cq.cohort or cq.name]
 
     def used(self, cq: str, fr: FlavorResource) -> Decimal:
         return self.usage.get(cq, {}).get(fr, ZERO)

@@ -88,18 +88,20 @@ class _Cycle:
         self.admitted_at: dict[str, list[int]] = defaultdict(list)  # cq -> queue indexes
         # Equivalence key -> (``loosened`` then, why) of a workload that waited for quota.
         # Within a cycle usage only grows and preemption candidates only go, except
-        # that a preemption frees promised quota: ``loosened`` counts those. So while
-        # it is unchanged, an equivalent workload waits for the same reason (Kueue's
-        # scheduling-equivalence hashing), whenever in the cycle its turn comes.
+        # that a preemption frees promised quota: ``loosened`` counts those per cohort.
+        # While its count is unchanged, an equivalent workload waits for the same reason
+        # (Kueue's scheduling-equivalence hashing), whenever in the cycle its turn comes.
         self.verdicts: dict[tuple[object, ...], tuple[int, str]] = {}
-        self.loosened = 0
+        self.loosened: dict[str, int] = defaultdict(int)  # per cohort (or lone queue)
         # The inadmissible set: this cycle's entries, and per-cycle caches for them.
         self.inadmissible: dict[str, Inadmissible] = {}
         self._configs: dict[str, tuple[ClusterQueue, ...]] = {}
         self._floors: dict[tuple[str, int, int], UsageFloor] = {}
-        self._interned: dict[UsageFloor, UsageFloor] = {}
-        # (id of an earlier config or floor, ``loosened``) -> whether it holds.
-        self._checked: dict[tuple[int, int], bool] = {}
+        # Whether an earlier entry's config (by id) is the same as now, and per cohort
+        # whether its floor (by id) still holds (forgotten when a preemption frees quota
+        # in the cohort).
+        self._same_config: dict[int, bool] = {}
+        self._floor_ok: dict[str, dict[int, bool]] = defaultdict(dict)
 
     # The inadmissible set.
 
@@ -114,7 +116,8 @@ class _Cycle:
         if cq.cohort and self.held.frozen_for.get(cq.cohort, cq.name) != cq.name:
             return  # capacity held for another queue: it may fit once that is over
         members = self.config(cq)
-        at = (cq.cohort or cq.name, self.held.version, self.promised.version)
+        # The floor depends on the usage of the cohort's members only.
+        at = (cq.cohort or cq.name, self.held.cohort_version(cq), self.promised.cohort_version(cq))
         floor = self._floors.get(at)
         if floor is None:
             floor = tuple(
@@ -122,8 +125,7 @@ class _Cycle:
                 for m in members
                 for fr in m.quotas
             )
-            # One object per distinct floor: the next cycle checks each object once.
-            floor = self._floors[at] = self._interned.setdefault(floor, floor)
+            self._floors[at] = floor
         self.inadmissible[wl.key] = Inadmissible(wl.key, wl.identity, members, floor, why)
 
     def holds(
@@ -133,21 +135,20 @@ class _Cycle:
         in a queue whose cohort is ``config`` now) still hold?
 
         Checked when the workload's turn comes. Usage only grows within a cycle until a
-        preemption frees promised quota, so a floor check is cached per ``loosened``."""
+        preemption frees promised quota, so floor checks are kept until then."""
         if entry.identity is not wl.identity and entry.identity != wl.identity:
             return False
-        checked = self._checked
         if entry.config is not config:
-            ok = checked.get((id(entry.config), -1))
+            ok = self._same_config.get(id(entry.config))
             if ok is None:
-                ok = checked[(id(entry.config), -1)] = entry.config == config
+                ok = self._same_config[id(entry.config)] = entry.config == config
             if not ok:
                 return False
-        at = (id(entry.floor), self.loosened)
-        ok = checked.get(at)
+        known = self._floor_ok[config[0].cohort or config[0].name]
+        ok = known.get(id(entry.floor))
         if ok is None:
             held, promised = self.held, self.promised
-            ok = checked[at] = all(
+            ok = known[id(entry.floor)] = all(
                 held.used(m, fr) >= h and promised.used(m, fr) >= p for m, fr, h, p in entry.floor
             )
         return ok
@@ -180,7 +181,9 @@ class _Cycle:
         self.admitted_at[cq.name].append(index)
 
     def preempt(self, cq: ClusterQueue, wl: PendingWorkload, chosen: Plan) -> str:
-        self.loosened += 1
+        # Victims are in the preemptor's cohort: only its verdicts and floors lapse.
+        self.loosened[cq.cohort or cq.name] += 1
+        self._floor_ok.pop(cq.cohort or cq.name, None)
         for v in chosen.victims:
             self.promised.charge(v.workload.cluster_queue, v.freed(), -1)
             self.preemptible.remove(v.workload)
@@ -243,7 +246,7 @@ def _try(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload, index: int, hungr
     key = None if hungry else _equivalence(cq, wl)
     if key is not None:
         seen = cycle.verdicts.get(key)
-        if seen is not None and seen[0] == cycle.loosened:
+        if seen is not None and seen[0] == cycle.loosened[cq.cohort or cq.name]:
             cycle.wait(wl, WaitReason.NO_QUOTA, seen[1], index)
             if cq.strategy == QueueingStrategy.STRICT_FIFO:
                 cycle.blocked[cq.name] = (wl.key, "heads a StrictFIFO queue")
@@ -274,7 +277,7 @@ def _try(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload, index: int, hungr
         if hungry:
             why += "; waited too long: capacity is now held for it"
         elif key is not None:
-            cycle.verdicts[key] = (cycle.loosened, why)
+            cycle.verdicts[key] = (cycle.loosened[cq.cohort or cq.name], why)
             if cq.strategy != QueueingStrategy.STRICT_FIFO:
                 cycle.mark_inadmissible(cq, wl, why)
         cycle.wait(wl, WaitReason.NO_QUOTA, why, index, hungry)
@@ -319,7 +322,11 @@ def _admission_rounds(cycle: _Cycle) -> None:
         prior = earlier if fifo else {}
         verdicts = cycle.verdicts if fifo else {}
         # Hoisted: this loop runs over the whole backlog each cycle.
-        config, loosened, holds = cycle.config(cq), cycle.loosened, cycle.holds
+        config, loosened, holds = (
+            cycle.config(cq),
+            cycle.loosened[cq.cohort or cq.name],
+            cycle.holds,
+        )
         max_bypasses, cutoff = cq.starvation.max_bypasses, cycle.starving.cutoff(cq)
         newer_matters = (
             cq.preemption.within_cluster_queue == WithinQueue.LOWER_OR_NEWER_EQUAL_PRIORITY
