@@ -194,7 +194,9 @@ def admitted(wl: Workload, pri: Priorities) -> adm.AdmittedWorkload:
                 a.count,
                 _requests(ps.requests) if ps is not None else {},
                 dict(a.flavors),
-                ps.min_count if ps is not None else None,
+                # A minCount raised above what it holds (its job's minParallelism was
+                # edited) is no floor to shrink to: it cannot shrink at all.
+                min(ps.min_count, a.count) if ps is not None and ps.min_count else None,
                 wanted if wanted != a.count else None,
             )
         )

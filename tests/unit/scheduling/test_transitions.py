@@ -88,3 +88,15 @@ def test_a_trimmed_workload_keeps_the_given_placements_and_sets_no_condition() -
 )
 def test_lowered_counts(wl: Workload, lowered: dict[str, int]) -> None:
     assert snapshots.lowered_counts(wl) == lowered
+
+
+def test_a_min_count_raised_above_the_admitted_count_is_no_floor_below_it() -> None:
+    """minParallelism edited up past what is admitted: the core sees the workload as not
+    shrinkable (least = its admitted count), never as smaller than its minimum."""
+    wl = admitted(2, 4)
+    wl.spec.pod_sets[0].min_count = 3
+    (ps,) = snapshots.admitted(wl, snapshots.Priorities({})).pod_sets
+    assert (ps.count, ps.least, ps.wanted) == (2, 2, 4)
+    wl.spec.pod_sets[0].min_count = 1
+    (ps,) = snapshots.admitted(wl, snapshots.Priorities({})).pod_sets
+    assert (ps.count, ps.least) == (2, 1)
