@@ -159,7 +159,13 @@ class SchedulerReconciler:
         counts = {k: snapshots.surplus_counts(world.workloads[k], p) for k, p in surplus.items()}
         decisions = schedule(
             snapshots.admission_snapshot(
-                world.cqs, world.lqs, world.classes, workloads, self._inadmissible, counts
+                world.cqs,
+                world.lqs,
+                world.classes,
+                workloads,
+                self._inadmissible,
+                counts,
+                snapshots.grace_periods(world.pods),
             ),
             now,
         )

@@ -181,7 +181,8 @@ def pending(
     )
 
 
-def admitted(wl: Workload, pri: Priorities) -> adm.AdmittedWorkload:
+def admitted(wl: Workload, pri: Priorities, grace_seconds: int = 30) -> adm.AdmittedWorkload:
+    """``grace_seconds``: the longest SIGTERM-to-SIGKILL wait of its pods."""
     assert wl.status.admission is not None
     specs = {ps.name: ps for ps in wl.spec.pod_sets}
     pod_sets = []
@@ -207,6 +208,7 @@ def admitted(wl: Workload, pri: Priorities) -> adm.AdmittedWorkload:
         admitted=_condition_time(wl, WorkloadConditionType.ADMITTED) or EPOCH,
         pod_sets=tuple(pod_sets),
         evicting=wl.status.phase is WorkloadPhase.EVICTING,
+        grace_seconds=grace_seconds,
     )
 
 
@@ -241,16 +243,19 @@ def admission_snapshot(
     workloads: Sequence[Workload],
     inadmissible: Mapping[str, adm.Inadmissible] | None = None,
     surplus: Mapping[str, Mapping[str, int]] | None = None,
+    grace: Mapping[str, int] | None = None,
 ) -> adm.Snapshot:
     """The admission core's input for one pass. ``inadmissible``: the previous pass's
     ``Decisions.inadmissible`` (workloads it need not try again while nothing changed).
     ``surplus``: per Workload key, the pods per pod set still stopping after a shrink
-    (:func:`surplus_counts`)."""
+    (:func:`surplus_counts`). ``grace``: per Workload key, the longest termination grace
+    period of its running pods (:func:`grace_periods`; 30 s, the pod default, if none)."""
     queues = {cq.metadata.name: cluster_queue(cq) for cq in cqs}
     by_key = {(lq.metadata.namespace or "", lq.metadata.name): lq for lq in lqs}
     pri = Priorities.of(classes)
     surplus = surplus or {}
-    held = [admitted(w, pri) for w in workloads if is_admitted(w)]
+    grace = grace or {}
+    held = [admitted(w, pri, grace.get(key(w), 30)) for w in workloads if is_admitted(w)]
     held += [
         stopping(w, surplus[key(w)], pri)
         for w in workloads
@@ -262,6 +267,18 @@ def admission_snapshot(
         pending=tuple(pending(w, by_key, queues, pri) for w in workloads if is_pending(w)),
         inadmissible=inadmissible or {},
     )
+
+
+def grace_periods(pods: Iterable[Pod]) -> dict[str, int]:
+    """Per Workload key, the longest ``terminationGracePeriodSeconds`` of its running
+    pods: how long its preemption takes at most (SIGTERM, then SIGKILL)."""
+    out: dict[str, int] = {}
+    for pod in pods:
+        name = pod.metadata.annotations.get(WORKLOAD_ANNOTATION)
+        if name and not pod.status.phase.terminal:
+            k = f"{pod.metadata.namespace}/{name}"
+            out[k] = max(out.get(k, 0), pod.spec.termination_grace_period_seconds)
+    return out
 
 
 # -- placement -----------------------------------------------------------------------

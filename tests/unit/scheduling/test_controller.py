@@ -72,13 +72,19 @@ class Cluster:
     async def raw(self, plural: str, name: str, namespace: str | None = None) -> dict[str, Any]:
         return await self.service.get(plural, namespace, name)
 
-    async def pod_of(self, workload: str, name: str, phase: str = "Running") -> None:
+    async def pod_of(
+        self, workload: str, name: str, phase: str = "Running", grace: int = 30
+    ) -> None:
         """A pod of ``workload`` as the job controller and kubelet leave it."""
         body = {
             "apiVersion": V,
             "kind": "Pod",
             "metadata": {"name": name, "annotations": {WORKLOAD_ANNOTATION: workload}},
-            "spec": {"command": ["true"], "nodeName": "node-a"},
+            "spec": {
+                "command": ["true"],
+                "nodeName": "node-a",
+                "terminationGracePeriodSeconds": grace,
+            },
         }
         created = await self.service.create("pods", body, "default")
         created["status"] = {"phase": phase}
@@ -252,6 +258,24 @@ async def test_high_priority_preempts_and_the_victim_is_requeued_once_its_pods_s
     assert (low.status.phase, low.status.admission) == (WorkloadPhase.PENDING, None)
     assert low.status.reason == "NoQuota"
     assert high.status.phase is WorkloadPhase.ADMITTED
+
+
+async def test_the_preemptor_is_told_the_victims_own_grace_period(cluster: Cluster) -> None:
+    await cluster.service.create(
+        "priorityclasses",
+        {"apiVersion": V, "kind": "PriorityClass", "metadata": {"name": "high"}, "value": 1000},
+    )
+    await cluster.submit("low", 2)
+    await cluster.run()
+    await cluster.pod_of("low", "low-0", grace=5)
+    await cluster.pod_of("low", "low-1", grace=12)
+    await cluster.submit("high", 2, priorityClassName="high")
+
+    await cluster.run()
+
+    high = await cluster.wl("high")
+    assert high.status.reason == "Preempting"
+    assert "grace period up to 12s" in high.status.message
 
 
 async def test_bound_standalone_pods_leave_no_room_on_the_node(cluster: Cluster) -> None:
