@@ -48,7 +48,7 @@ def positions(ordered: Mapping[str, list[PendingWorkload]]) -> Mapping[str, int]
 
     A LocalQueue points at one ClusterQueue and both are in the same order, so walking
     each ClusterQueue's list in order numbers each LocalQueue's workloads in order."""
-    seen: dict[tuple[str, str], int] = defaultdict(int)
+    seen: dict[str, int] = defaultdict(int)
     out = {}
     for items in ordered.values():
         for wl in items:

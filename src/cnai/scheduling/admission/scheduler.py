@@ -31,11 +31,13 @@ would not have fitted. It still waits, keeps its position and counts bypasses.
 
 from __future__ import annotations
 
+import functools
 import heapq
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
+from operator import attrgetter
 
 from cnai.scheduling.admission import reasons
 from cnai.scheduling.admission.decisions import (
@@ -399,38 +401,70 @@ def _growth(cycle: _Cycle) -> None:
 
 
 def _waits(cycle: _Cycle) -> tuple[tuple[Wait, ...], Pending]:
-    """Phase 4, one walk over every queue in order: number each workload's position in
-    its LocalQueue, count a bypass for a waiting workload that a later one of its
-    ClusterQueue was admitted past, and tally what the waiting ones request."""
+    """Phase 4, per ClusterQueue in queue order: number each workload's position in its
+    LocalQueue, count a bypass for a waiting workload that a later one of its
+    ClusterQueue was admitted past, and tally what the waiting ones request.
+
+    This runs over the whole backlog every cycle, so it works a column at a time with
+    ``map``/``zip`` (C loops) rather than a statement per workload."""
     waits: list[Wait] = []
     pending: Pending = {}
-    seen: dict[tuple[str, str], int] = {}
-    seen_get, why_of, no_quota = seen.get, cycle.waits.get, WaitReason.NO_QUOTA
-    new, append = tuple.__new__, waits.append
+    why_of, no_quota = cycle.waits.get, WaitReason.NO_QUOTA
     for name, items in cycle.ordered.items():
         last = max(cycle.admitted_at.get(name, ()), default=-1)
-        shapes = pending.setdefault(name, {})
-        for wl in items:
-            lq = wl.local_queue
-            seen[lq] = position = seen_get(lq, 0) + 1
-            found = why_of(wl.key)
-            if found is None:
-                continue  # admitted in this cycle
-            reason, why, hungry, index = found
-            bypassed = wl.bypassed + 1 if reason is no_quota and 0 <= index < last else wl.bypassed
-            # tuple.__new__ skips the named tuple's Python-level __new__ (same object).
-            append(
-                new(
-                    Wait,
-                    (wl.key, wl.cluster_queue, reason, why, position, bypassed, hungry, wl.queue),
-                )
-            )
-            tally = shapes.get(wl.shape)
-            if tally is None:
-                shapes[wl.shape] = Tally(wl)
-            else:
-                tally.count += 1
+        positions = _positions(items)
+        found = list(map(why_of, map(_KEY, items)))
+        waiting = items
+        if None in found:  # some were admitted in this cycle: leave them out
+            kept = [i for i, f in enumerate(found) if f is not None]
+            waiting = [items[i] for i in kept]
+            positions = [positions[i] for i in kept]
+            found = [found[i] for i in kept]
+        if not waiting:
+            pending[name] = {}
+            continue
+        reasons, whys, hungry, indexes = zip(*found, strict=True)
+        bypassed = [
+            b + 1 if r is no_quota and 0 <= i < last else b
+            for b, r, i in zip(map(_BYPASSED, waiting), reasons, indexes, strict=True)
+        ]
+        rows = zip(
+            map(_KEY, waiting),
+            map(_CLUSTER_QUEUE, waiting),
+            reasons,
+            whys,
+            positions,
+            bypassed,
+            hungry,
+            map(_QUEUE, waiting),
+            strict=True,
+        )
+        waits.extend(map(_new_wait, rows))
+        some = dict(zip(map(_SHAPE, waiting), waiting, strict=True))
+        pending[name] = {s: Tally(some[s], n) for s, n in Counter(map(_SHAPE, waiting)).items()}
     return tuple(waits), pending
+
+
+def _positions(items: list[PendingWorkload]) -> list[int]:
+    """1-based position of each workload in its LocalQueue (``items`` in queue order)."""
+    if len(set(map(_LOCAL_QUEUE, items))) <= 1:
+        return list(range(1, len(items) + 1))  # one LocalQueue feeds this ClusterQueue
+    seen: dict[str, int] = defaultdict(int)
+    out = []
+    for wl in items:
+        seen[wl.local_queue] += 1
+        out.append(seen[wl.local_queue])
+    return out
+
+
+_KEY = attrgetter("key")
+_CLUSTER_QUEUE = attrgetter("cluster_queue")
+_QUEUE = attrgetter("queue")
+_BYPASSED = attrgetter("bypassed")
+_SHAPE = attrgetter("shape")
+_LOCAL_QUEUE = attrgetter("local_queue")
+# A Wait from a row, without the named tuple's Python-level __new__ (the same object).
+_new_wait = functools.partial(tuple.__new__, Wait)
 
 
 def schedule(snapshot: Snapshot, now: datetime) -> Decisions:

@@ -154,9 +154,9 @@ class PendingWorkload:
         return (-self.priority, self.created, self.key)
 
     @cached_property
-    def local_queue(self) -> tuple[str, str]:
-        """(namespace, LocalQueue name): what its position is counted in."""
-        return (self.key.partition("/")[0], self.queue)
+    def local_queue(self) -> str:
+        """``namespace/name`` of its LocalQueue: what its position is counted in."""
+        return f"{self.key.partition('/')[0]}/{self.queue}"
 
     @cached_property
     def identity(self) -> tuple[object, ...]:
@@ -171,11 +171,17 @@ class PendingWorkload:
         )
 
     @cached_property
-    def shape(self) -> tuple[object, ...]:
-        """The pod sets as a hashable value (names, counts, minimums, requests)."""
-        return tuple(
-            (ps.name, ps.count, ps.min_count, tuple(sorted(ps.requests.items())))
-            for ps in self.pod_sets
+    def shape(self) -> str:
+        """The pod sets (names, counts, minimums, requests) as one canonical string.
+
+        A string, not a tuple: a cycle hashes it for every pending workload, and a
+        string caches its hash. Equal strings mean equal pod sets (the converse need
+        not hold: ``1`` and ``1.0`` differ here, which only costs a cache miss)."""
+        return repr(
+            tuple(
+                (ps.name, ps.count, ps.min_count, tuple(sorted(ps.requests.items())))
+                for ps in self.pod_sets
+            )
         )
 
     @cached_property

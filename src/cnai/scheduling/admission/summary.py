@@ -53,7 +53,7 @@ class Tally:
 
 # Per ClusterQueue, the waiting workloads grouped by shape (``PendingWorkload.shape``):
 # workloads of one shape request the same, so each group is summed once.
-Pending = dict[str, dict[tuple[object, ...], Tally]]
+Pending = dict[str, dict[str, Tally]]
 
 
 def summarize(
