@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from harness import unique, wait_until
-from workloads import API_VERSION, JobBuilder, job_pods
+from workloads import API_VERSION, HOLD, JobBuilder, job_pods
 
 from cnai import Client
 from cnai.batch.api import Job
@@ -26,18 +26,6 @@ from cnai.scheduling.api import ClusterQueue, ResourceFlavor, Workload, Workload
 
 WAIT_S = 60.0  # a bound, not a threshold: the test takes a few seconds
 POD_CPU = "100m"
-
-# Waits for a release file; on SIGTERM appends a line to ``term`` and exits.
-HOLD = """
-    import os, signal, sys, time
-    release, term = {release!r}, {term!r}
-    def stop(*_):
-        open(term, "a").write("sigterm\\n")
-        sys.exit(143)
-    signal.signal(signal.SIGTERM, stop)
-    while not os.path.exists(release):
-        time.sleep(0.05)
-"""
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from harness import unique, wait_until
-from workloads import JobBuilder, event_reasons, job_pods
+from workloads import HOLD, JobBuilder, event_reasons, job_pods
 
 from cnai import Client
 from cnai.batch.api import Job, JobPhase
@@ -25,18 +25,6 @@ from cnai.core.quantity import parse_quantity
 from cnai.scheduling.api import ClusterQueue, PriorityClass, Workload, WorkloadPhase
 
 WAIT_S = 90.0
-
-# Waits for ``release`` to exist, then succeeds; on SIGTERM writes ``term`` and exits.
-HOLD = """
-    import os, signal, sys, time
-    release, term = {release!r}, {term!r}
-    def stop(*_):
-        open(term, "a").write("sigterm\\n")
-        sys.exit(143)
-    signal.signal(signal.SIGTERM, stop)
-    while not os.path.exists(release):
-        time.sleep(0.05)
-"""
 
 
 @pytest.fixture

@@ -22,6 +22,20 @@ from cnai.core.pods import Pod
 API_VERSION = "cnai.io/v1alpha1"
 
 
+# Waits for ``release`` to exist, then succeeds; on SIGTERM appends a line to ``term`` and
+# exits 143. Fill in with ``HOLD.format(release=..., term=...)``.
+HOLD = """
+    import os, signal, sys, time
+    release, term = {release!r}, {term!r}
+    def stop(*_):
+        open(term, "a").write("sigterm\\n")
+        sys.exit(143)
+    signal.signal(signal.SIGTERM, stop)
+    while not os.path.exists(release):
+        time.sleep(0.05)
+"""
+
+
 def marker() -> str:
     """A unique argument that tags one test's pod processes."""
     return f"cnai-test-marker-{uuid.uuid4().hex[:12]}"
