@@ -75,7 +75,7 @@ class JobReconciler:
         workload = await self._workload(job, pods)
         workload, stale = await self._resize(job, workload, pods)
         # 2. Decide.
-        gate = gate_of(workload, PodCounts.of(pods).active)
+        gate = gate_of(workload, PodCounts.of(pods).active, job.spec.parallelism)
         decision = decide(job, pods, self.clock.now(), gate)
         # 3. Act: stop pods, then start pods on the free slots of the Workload's placement.
         for name in decision.delete:

@@ -27,6 +27,7 @@ WORKLOADS = "workloads"
 DEFAULT_QUEUE = "default"  # keep in sync with cnai.scheduling.defaults.DEFAULT
 POD_SET = "main"
 QUEUED = "Queued"
+NO_PARALLELISM = "NoParallelism"
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,13 @@ def resized(wl: Workload, job: Job, count: int) -> Workload | None:
     return wl.model_copy(update={"spec": wl.spec.model_copy(update={"pod_sets": sets})})
 
 
-def gate_of(wl: Workload | None, active: Iterable[Pod] = ()) -> Gate:
+def gate_of(wl: Workload | None, active: Iterable[Pod] = (), parallelism: int = 1) -> Gate:
     """What the Workload's status allows the job to do now, given the job's ``active``
-    pods (those beyond a shrunk Workload's placement are to be stopped)."""
+    pods (those beyond a shrunk Workload's placement are to be stopped). A job with
+    ``parallelism`` 0 has no Workload and runs nothing until it is raised."""
+    if wl is None and parallelism == 0:
+        message = "parallelism is 0: no pods run until it is raised"
+        return Gate(False, 0, reason=NO_PARALLELISM, message=message)
     if wl is None:
         return Gate(False, 0, reason=QUEUED, message="waiting for the scheduler")
     status = wl.status

@@ -150,6 +150,12 @@ async def test_parallelism_zero_gives_back_the_quota_and_a_new_one_queues_again(
     assert await world.phases() == {"j-0": "Running+deleting", "j-1": "Running+deleting"}
 
     await release(service, "j-0", "j-1")
+    await world.tick()
+    status = (await world.job()).status
+    assert (status.reason, status.message) == (
+        "NoParallelism",
+        "parallelism is 0: no pods run until it is raised",
+    )
     await set_spec(world, parallelism=2)
     await world.tick()
     assert admitted(await world.workload()) == (2, 2)
