@@ -3,18 +3,12 @@
 Place each pod on the node (and device) where the node's expected GPU fragment, measured
 against the target workload (``frag.py``), grows least. As in the authors' simulator the
 reduction of fragment d (milli-GPU) becomes an integer score ``int(sigmoid(d/1000)*100)``;
-the node with the highest score wins; on the chosen node a fractional pod takes the first
-device with the highest score.
-
-Ties between nodes go to the node first in a random order of the nodes, drawn once per
-node set from the run's ``rng`` (so fixed for a run, different per seed). This is what
-the authors' experiments do, though less visibly: their scheduler takes the node whose
-name sorts first (``selectHost`` in their vendored ``generic_scheduler.go``), but their
-simulator renames every node to ``"%04d-" % perm[i] + name`` with ``perm`` a seeded
-``rand.Perm`` before creating it (``syncClusterResourceList`` in
-``pkg/simulator/simulator.go``), so "first by name" is first in a random order. With
-ties in plain name order cnai's FGD left about 10% more GPUs idle than theirs on the
-trace whose pods name GPU models (gpuspec33); see docs/benchmarks.md.
+the node with the highest score wins, ties to the node whose name sorts first (the
+authors' scheduler does that, ``selectHost`` in their vendored ``generic_scheduler.go``,
+not stock Kubernetes' random pick); on the chosen node a fractional pod takes the first
+device with the highest score. Their simulator renames every node with a seeded random
+prefix before a run, so in their experiments "first by name" is first in a random
+order; cnai's simulator does the same (``simulator.trace.renamed``).
 
 Speed: a node's score for a pod depends only on the node's state and the pod's shape, so
 scores are memoised per (shape, node version) and only nodes changed since the last pod
@@ -29,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from cnai.scheduling.placement.base import whole_or_none
+from cnai.scheduling.placement.base import pick_max, whole_or_none
 from cnai.scheduling.placement.frag import fragmentation
 from cnai.scheduling.placement.placement import Placement
 from cnai.scheduling.placement.request import PodRequest
@@ -63,7 +57,6 @@ class FGD:
     name: str = "fgd"
     _access: dict[tuple[str, ...], NDArray[np.bool_]] = field(default_factory=dict, repr=False)
     _memo: dict[tuple[object, ...], _Scores] = field(default_factory=dict, repr=False)
-    _tie_order: tuple[tuple[str, ...], I64] | None = field(default=None, repr=False)
 
     def choose(
         self,
@@ -73,23 +66,10 @@ class FGD:
         rng: np.random.Generator,
     ) -> Placement:
         scores = self.scores(snapshot, pod, candidates)
-        key = self.node_key(snapshot, pod, candidates, scores)
-        best = candidates[key == key.max()]
-        node = int(best[np.argmin(self.tie_rank(snapshot, rng)[best])])
+        node = pick_max(self.node_key(snapshot, pod, candidates, scores), candidates, snapshot)
         if pod.is_shared:
             return Placement(node, (int(scores.gpu[node]),), pod.gpu_milli)
         return whole_or_none(snapshot, pod, node)
-
-    def tie_rank(self, snapshot: ClusterSnapshot, rng: np.random.Generator) -> I64:
-        """(N,) position of each node in the tie-break order (lowest wins): a random
-        permutation of the nodes in name order, drawn from ``rng`` the first time a node
-        set is seen and kept while it stays the same."""
-        kept = self._tie_order
-        if kept is None or (kept[0] is not snapshot.names and kept[0] != snapshot.names):
-            perm = rng.permutation(len(snapshot)).astype(np.int64)
-            kept = (snapshot.names, perm[snapshot.name_rank])
-            self._tie_order = kept
-        return kept[1]
 
     # Hooks that a variant overrides (keep the FGD defaults the authors' behaviour).
     def device_key(self, delta: F64, gpu_free: I64) -> F64:

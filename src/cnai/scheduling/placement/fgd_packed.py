@@ -1,12 +1,11 @@
 """FGD-packed: FGD whose ties are broken by packing (cnai's own policy).
 
 FGD's integer score ``int(sigmoid(d/1000)*100)`` makes many candidate nodes tie; FGD
-then takes the node first in a random node order fixed for the run (as the authors'
-experiments do). FGD-packed keeps FGD's score (finer, exact scores measured worse: the
-coarse score is itself a useful regulariser) and breaks its ties by best-fit (the node
-left with the least free CPU and GPU), then by FGD's random node order; on a node a
-fractional pod takes the best-scoring device, the tightest one on ties. Measured in
-docs/benchmarks.md.
+then takes the node whose name sorts first. FGD-packed keeps FGD's score (finer, exact
+scores measured worse: the coarse score is itself a useful regulariser) and breaks its
+ties by best-fit (the node left with the least free CPU and GPU), then by name; on a
+node a fractional pod takes the best-scoring device, the tightest one on ties. Measured
+in docs/benchmarks.md.
 """
 
 from __future__ import annotations

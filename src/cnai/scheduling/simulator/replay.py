@@ -31,7 +31,7 @@ from cnai.scheduling.placement import (
     place,
 )
 from cnai.scheduling.placement.fit import could_ever_fit
-from cnai.scheduling.simulator.trace import PodTrace
+from cnai.scheduling.simulator.trace import PodTrace, renamed
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,7 +111,7 @@ class _Cluster:
 
 def run_replay(nodes: list[NodeSpec], trace: PodTrace, policy: str, seed: int = 42) -> ReplayResult:
     started_at = time.perf_counter()
-    snapshot = ClusterSnapshot.from_nodes(nodes)
+    snapshot = ClusterSnapshot.from_nodes(renamed(nodes, seed))
     workload = TargetWorkload.from_pods(trace.requests) if policy in WORKLOAD_POLICIES else None
     cluster = _Cluster(snapshot, make_policy(policy, workload), np.random.default_rng([seed, 1]))
     n = len(trace)

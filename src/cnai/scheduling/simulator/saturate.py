@@ -27,7 +27,7 @@ from cnai.scheduling.placement import (
     make_policy,
     place,
 )
-from cnai.scheduling.simulator.trace import PodTrace
+from cnai.scheduling.simulator.trace import PodTrace, renamed
 
 DEFAULT_RATIO = 1.3
 _DRAW_BATCH = 4096
@@ -99,9 +99,11 @@ def run_saturate(
     ratio: float = DEFAULT_RATIO,
     shuffle: bool = True,
 ) -> SaturateResult:
-    """One saturate run; the same seed gives the same arrivals for every policy."""
+    """One saturate run; the same seed gives the same arrivals and the same node names
+    (:func:`~.trace.renamed`: ties between nodes go as in the authors' runs) for every
+    policy."""
     started = time.perf_counter()
-    snapshot = ClusterSnapshot.from_nodes(nodes)
+    snapshot = ClusterSnapshot.from_nodes(renamed(nodes, seed))
     capacity = snapshot.gpu_capacity_milli
     workload = TargetWorkload.from_pods(trace.requests) if policy in WORKLOAD_POLICIES else None
     chosen = make_policy(policy, workload)

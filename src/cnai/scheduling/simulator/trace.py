@@ -8,7 +8,7 @@ trailing columns are optional (the multigpu traces omit them; replay needs the t
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +84,17 @@ def load_pods(path: Path) -> PodTrace:
             )
     t = np.array(times, dtype=np.int64).reshape(-1, 3)
     return PodTrace(tuple(names), tuple(requests), t[:, 0], t[:, 1], t[:, 2])
+
+
+def renamed(nodes: list[NodeSpec], seed: int) -> list[NodeSpec]:
+    """The nodes renamed as the FGD authors' simulator renames them before a run.
+
+    Their simulator sorts the nodes by name, draws a seeded permutation and prefixes node
+    ``i``'s name with ``"%04d-" % perm[i]`` (``syncClusterResourceList`` in
+    ``pkg/simulator/simulator.go``); their scheduler then breaks ties by name. So ties go
+    to the first node of a random order fixed for the run, whichever policy runs. cnai's
+    policies break ties by name too, so giving them these names reproduces that.
+    """
+    ordered = sorted(nodes, key=lambda n: n.name)
+    perm = np.random.default_rng([seed, 2]).permutation(len(ordered))
+    return [replace(n, name=f"{int(p):04d}-{n.name}") for n, p in zip(ordered, perm, strict=True)]
