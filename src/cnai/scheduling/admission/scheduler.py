@@ -91,8 +91,8 @@ class _Cycle:
         # Equivalence key -> (``loosened`` then, why) of a workload that waited for quota.
         # Within a cycle usage only grows and preemption candidates only go, except
         # that a preemption frees promised quota: ``loosened`` counts those per cohort.
-        # While its count is unchanged, an equivalent workload waits for the same reason
-        # (Kueue's scheduling-equivalence hashing), whenever in the cycle its turn comes.
+        # While its count is unchanged when its turn comes, an equivalent workload waits
+        # for the same reason (Kueue's scheduling-equivalence hashing).
         self.verdicts: dict[tuple[object, ...], tuple[int, str]] = {}
         self.loosened: dict[str, int] = defaultdict(int)  # per cohort (or lone queue)
         # The inadmissible set: this cycle's entries, and per-cycle caches for them.
@@ -317,22 +317,14 @@ def _admission_rounds(cycle: _Cycle) -> None:
             current.pop(name, None)
             return
         cq, at, n = snapshot.cluster_queues[name], cursor[name], len(items)
-        # Pass over the workloads known to wait for quota (BestEffortFIFO only): those
-        # whose earlier inadmissible entry still holds, and those equivalent to one
-        # that waited for quota in this cycle.
-        fifo = cq.strategy != QueueingStrategy.STRICT_FIFO
-        prior = earlier if fifo else {}
-        verdicts = cycle.verdicts if fifo else {}
+        # Pass over the workloads whose earlier inadmissible entry still holds
+        # (BestEffortFIFO only). Equivalent workloads that waited in this cycle are not
+        # passed over here but at their turn (``_try``): a preemption ranked before
+        # them may free quota for them.
+        prior = earlier if cq.strategy != QueueingStrategy.STRICT_FIFO else {}
         # Hoisted: this loop runs over the whole backlog each cycle.
-        config, loosened, holds = (
-            cycle.config(cq),
-            cycle.loosened[cq.cohort or cq.name],
-            cycle.holds,
-        )
+        config, holds = cycle.config(cq), cycle.holds
         max_bypasses, cutoff = cq.starvation.max_bypasses, cycle.starving.cutoff(cq)
-        newer_matters = (
-            cq.preemption.within_cluster_queue == WithinQueue.LOWER_OR_NEWER_EQUAL_PRIORITY
-        )
         while at < n:
             wl = items[at]
             if (max_bypasses > 0 and wl.bypassed >= max_bypasses) or (
@@ -340,18 +332,10 @@ def _admission_rounds(cycle: _Cycle) -> None:
             ):
                 break  # starving: it is tried, in order
             entry = prior.get(wl.key)
-            if entry is not None and holds(entry, wl, config):
-                waits[wl.key] = (no_quota, entry.why, False, at)
-                inadmissible[wl.key] = entry
-            elif verdicts:
-                created = wl.created if newer_matters else None  # as _equivalence()
-                seen = verdicts.get((name, wl.shape, wl.priority, wl.can_preempt, created))
-                if seen is None or seen[0] != loosened:
-                    break
-                waits[wl.key] = (no_quota, seen[1], False, at)
-                cycle.mark_inadmissible(cq, wl, seen[1])
-            else:
+            if entry is None or not holds(entry, wl, config):
                 break
+            waits[wl.key] = (no_quota, entry.why, False, at)
+            inadmissible[wl.key] = entry
             at += 1
         cursor[name] = at
         if at >= n:

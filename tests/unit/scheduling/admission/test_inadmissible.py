@@ -217,3 +217,31 @@ def test_a_skipped_workload_still_counts_bypasses() -> None:
     assert wait is not None
     assert wait.bypassed == 1
     assert wait.position == 1
+
+
+def test_an_equivalent_workload_shares_a_wait_until_a_preemption_frees_quota() -> None:
+    """Within one pass, w2 (like w1) would wait for quota for the same reason, until p,
+    ranked between them, preempts b and frees quota in the cohort: then w2 is tried
+    afresh and finds room promised once b has stopped."""
+    x = make_cq("x").cohort("c").nominal(cpu=2).preempt_within()
+    y = make_cq("y").cohort("c").nominal(cpu=2)
+    snap = (
+        world(x, y)
+        # Both queues use their nominal 2 cpu; the cohort has nothing free.
+        .running(make_wl("b").pods(2, cpu=1).cq("x"), make_wl("a").pods(2, cpu=1).cq("y"))
+        .waiting(
+            # Same share and priority in both queues: they go by creation time.
+            make_wl("w1").pods(1, cpu=1).cq("y").priority(5).at(0).never_preempts(),
+            make_wl("p").pods(1, cpu=1).cq("x").priority(5).at(1),
+            make_wl("w2").pods(1, cpu=1).cq("y").priority(5).at(2).never_preempts(),
+        )
+        .build()
+    )
+    decisions = run(snap)
+    assert [p.victim for p in decisions.preempt] == ["default/b"]
+    reasons = {w.workload: w.reason for w in decisions.wait}
+    assert reasons == {
+        "default/w1": WaitReason.NO_QUOTA,
+        "default/p": WaitReason.PREEMPTING,
+        "default/w2": WaitReason.WAITING_FOR_PREEMPTION,
+    }
