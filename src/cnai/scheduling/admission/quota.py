@@ -66,8 +66,15 @@ class Ledger:
         # Static per snapshot (quotas do not change in a cycle): shared by copies.
         self._members: dict[str, tuple[ClusterQueue, ...]] = {}
         self._pools: dict[tuple[str, FlavorResource], Decimal] = {}
+        # One charge per ClusterQueue (a pass builds two ledgers over every admitted
+        # workload); the sums are added in workload order, as charges one by one would.
+        totals: dict[str, dict[FlavorResource, Decimal]] = defaultdict(dict)
         for wl in workloads:
-            self.charge(wl.cluster_queue, admitted_usage(wl))
+            mine = totals[wl.cluster_queue]
+            for fr, v in admitted_usage(wl).items():
+                mine[fr] = mine.get(fr, ZERO) + v
+        for cq, amounts in totals.items():
+            self.charge(cq, amounts)
 
     def copy(self) -> Ledger:
         other = Ledger(self.snapshot, ())
