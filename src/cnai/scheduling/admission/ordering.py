@@ -10,7 +10,6 @@ priority; the older workload.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from operator import attrgetter
@@ -24,12 +23,8 @@ from cnai.scheduling.admission.snapshot import (
     Snapshot,
 )
 
-
-def queue_key(wl: PendingWorkload) -> tuple[int, datetime, str]:
-    return wl.order
-
-
-_ORDER = attrgetter("order")  # queue_key, without a Python call per workload
+_ORDER = attrgetter("order")  # PendingWorkload.order: priority, then first come
+_LOCAL_QUEUE = attrgetter("local_queue")
 
 
 def queues(snapshot: Snapshot) -> dict[str, list[PendingWorkload]]:
@@ -43,31 +38,23 @@ def queues(snapshot: Snapshot) -> dict[str, list[PendingWorkload]]:
     return dict(out)
 
 
-def positions(ordered: Mapping[str, list[PendingWorkload]]) -> Mapping[str, int]:
-    """Each pending workload's 1-based position in its LocalQueue, from ``queues()``.
-
-    A LocalQueue points at one ClusterQueue and both are in the same order, so walking
-    each ClusterQueue's list in order numbers each LocalQueue's workloads in order."""
+def positions(items: list[PendingWorkload]) -> list[int]:
+    """Each workload's 1-based position in its LocalQueue; ``items`` is one list of
+    ``queues()``. A LocalQueue points at one ClusterQueue and both are in the same
+    order, so walking the ClusterQueue's list numbers each LocalQueue's workloads."""
+    if len(set(map(_LOCAL_QUEUE, items))) <= 1:
+        return list(range(1, len(items) + 1))  # one LocalQueue feeds this ClusterQueue
     seen: dict[str, int] = defaultdict(int)
-    out = {}
-    for items in ordered.values():
-        for wl in items:
-            lq = wl.local_queue
-            seen[lq] = out[wl.key] = seen[lq] + 1
+    out = []
+    for wl in items:
+        seen[wl.local_queue] += 1
+        out.append(seen[wl.local_queue])
     return out
 
 
-def starving(cq: ClusterQueue, wl: PendingWorkload, now: datetime) -> bool:
-    """Has the workload waited past its ClusterQueue's starvation guard?"""
-    guard = cq.starvation
-    waited = (now - wl.created).total_seconds()
-    return (guard.max_wait_seconds > 0 and waited >= guard.max_wait_seconds) or (
-        guard.max_bypasses > 0 and wl.bypassed >= guard.max_bypasses
-    )
-
-
 class Starvation:
-    """``starving()`` for one instant, with each ClusterQueue's cut-off computed once."""
+    """Has a workload waited past its ClusterQueue's starvation guard (time waited, or
+    times bypassed)? For one instant, with each ClusterQueue's cut-off computed once."""
 
     def __init__(self, now: datetime) -> None:
         self.now = now
@@ -107,20 +94,16 @@ def rank(
     cq: ClusterQueue,
     wl: PendingWorkload,
     hungry: bool,
-    memo: dict[tuple[object, ...], Decimal] | None = None,
+    memo: dict[tuple[object, ...], Decimal],
 ) -> tuple[int, Decimal, int, datetime, str]:
     """Sort key of a ClusterQueue's next candidate among all queues' candidates.
 
     ``memo`` (one per ledger) caches shares: a share depends on the queue's usage,
     which ``ledger.changes`` versions, and on the workload's pod sets only."""
-    if memo is None:
-        share = ledger.share(cq, rough_request(cq, wl))
-    else:
-        at = (cq.name, ledger.changes[cq.name], wl.shape)
-        found = memo.get(at)
-        if found is None:
-            found = memo[at] = ledger.share(cq, rough_request(cq, wl))
-        share = found
+    at = (cq.name, ledger.changes[cq.name], wl.shape)
+    share = memo.get(at)
+    if share is None:
+        share = memo[at] = ledger.share(cq, rough_request(cq, wl))
     if not snapshot.fair_sharing:
         share = Decimal(1 if share > 0 else 0)  # non-borrowing first, as Kueue without it
     return (0 if hungry else 1, share, -wl.priority, wl.created, wl.key)

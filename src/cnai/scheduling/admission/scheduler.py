@@ -49,7 +49,7 @@ from cnai.scheduling.admission.decisions import (
     WaitReason,
 )
 from cnai.scheduling.admission.flavors import Assignment, assign, fit, least, sizes
-from cnai.scheduling.admission.ordering import Starvation, queues, rank
+from cnai.scheduling.admission.ordering import Starvation, positions, queues, rank
 from cnai.scheduling.admission.preemption import Plan, plan, relevant
 from cnai.scheduling.admission.quota import Ledger, add, admitted_usage
 from cnai.scheduling.admission.snapshot import (
@@ -396,13 +396,13 @@ def _waits(cycle: _Cycle) -> tuple[tuple[Wait, ...], Pending]:
     why_of, no_quota = cycle.waits.get, WaitReason.NO_QUOTA
     for name, items in cycle.ordered.items():
         last = max(cycle.admitted_at.get(name, ()), default=-1)
-        positions = _positions(items)
+        numbers = positions(items)
         found = list(map(why_of, map(_KEY, items)))
         waiting = items
         if None in found:  # some were admitted in this cycle: leave them out
             kept = [i for i, f in enumerate(found) if f is not None]
             waiting = [items[i] for i in kept]
-            positions = [positions[i] for i in kept]
+            numbers = [numbers[i] for i in kept]
             found = [found[i] for i in kept]
         if not waiting:
             pending[name] = {}
@@ -417,7 +417,7 @@ def _waits(cycle: _Cycle) -> tuple[tuple[Wait, ...], Pending]:
             map(_CLUSTER_QUEUE, waiting),
             reasons,
             whys,
-            positions,
+            numbers,
             bypassed,
             hungry,
             map(_QUEUE, waiting),
@@ -429,24 +429,11 @@ def _waits(cycle: _Cycle) -> tuple[tuple[Wait, ...], Pending]:
     return tuple(waits), pending
 
 
-def _positions(items: list[PendingWorkload]) -> list[int]:
-    """1-based position of each workload in its LocalQueue (``items`` in queue order)."""
-    if len(set(map(_LOCAL_QUEUE, items))) <= 1:
-        return list(range(1, len(items) + 1))  # one LocalQueue feeds this ClusterQueue
-    seen: dict[str, int] = defaultdict(int)
-    out = []
-    for wl in items:
-        seen[wl.local_queue] += 1
-        out.append(seen[wl.local_queue])
-    return out
-
-
 _KEY = attrgetter("key")
 _CLUSTER_QUEUE = attrgetter("cluster_queue")
 _QUEUE = attrgetter("queue")
 _BYPASSED = attrgetter("bypassed")
 _SHAPE = attrgetter("shape")
-_LOCAL_QUEUE = attrgetter("local_queue")
 # A Wait from a row, without the named tuple's Python-level __new__ (the same object).
 _new_wait = functools.partial(tuple.__new__, Wait)
 

@@ -266,11 +266,6 @@ class Inadmissible(NamedTuple):
     why: str
 
 
-def identity(wl: PendingWorkload) -> tuple[object, ...]:
-    """Every field of a pending workload but its bypass count."""
-    return wl.identity
-
-
 @dataclass(frozen=True)
 class Snapshot:
     """Everything one scheduling cycle reads. ``pending`` may be in any order.
