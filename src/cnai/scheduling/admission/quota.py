@@ -66,6 +66,8 @@ class Ledger:
         # Static per snapshot (quotas do not change in a cycle): shared by copies.
         self._members: dict[str, tuple[ClusterQueue, ...]] = {}
         self._pools: dict[tuple[str, FlavorResource], Decimal] = {}
+        # pool_free per (cohort, flavor-resource), with the cohort's version it is for.
+        self._free: dict[tuple[str, FlavorResource], tuple[int, Decimal]] = {}
         # One charge per ClusterQueue (a pass builds two ledgers over every admitted
         # workload); the sums are added in workload order, as charges one by one would.
         totals: dict[str, dict[FlavorResource, Decimal]] = defaultdict(dict)
@@ -125,13 +127,20 @@ class Ledger:
         return found
 
     def pool_free(self, cq: ClusterQueue, fr: FlavorResource) -> Decimal:
+        """What the cohort can still lend in ``fr`` (kept until its usage changes)."""
+        key, version = (cq.cohort, fr), self.cohort_changes[cq.cohort or cq.name]
+        found = self._free.get(key)
+        if found is not None and found[0] == version:
+            return found[1]
         members = self.members(cq)
         drawn = sum(
             (max(ZERO, self.used(m.name, fr) - m.quotas[fr].guaranteed))
             for m in members
             if fr in m.quotas
         )
-        return self.pool(cq, fr) - drawn
+        free = self.pool(cq, fr) - drawn
+        self._free[key] = (version, free)
+        return free
 
     def available(self, cq: ClusterQueue, fr: FlavorResource) -> Decimal:
         """How much more of ``fr`` the ClusterQueue may take now."""
