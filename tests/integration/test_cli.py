@@ -30,6 +30,7 @@ from cnai.cli.main import app
 from cnai.core.errors import NotFound
 from cnai.core.kinds import Event, EventSource, EventType, Namespace, ObjectReference, Secret
 from cnai.core.meta import ObjectMeta, OwnerReference, now
+from cnai.scheduling.api import PodSet, Workload, WorkloadSpec
 
 PLAIN = "s3cr3t-do-not-print"
 ENCODED = base64.b64encode(PLAIN.encode()).decode()
@@ -395,6 +396,30 @@ def test_describe_without_events_says_none(
     assert (
         cnai(platform, "describe", "secrets", "quiet", "-n", ns).lines[-1] == "Events:       <none>"
     )
+
+
+def test_describe_workload_shows_its_live_position_in_its_queue(
+    platform: RunningPlatform, client: Client, ns: str
+) -> None:
+    """Positions are not stored (they move with every admission): describe computes
+    them now, in the scheduler's order (priority, then first come)."""
+
+    def workload(name: str, priority: int) -> Workload:
+        # More cpu than any machine offers: it stays pending.
+        huge = PodSet(name="main", count=1, requests={"cpu": "100000"})
+        spec = WorkloadSpec(queue_name="default", priority=priority, pod_sets=[huge])
+        return Workload(metadata=ObjectMeta(name=name, namespace=ns), spec=spec)
+
+    client.create(workload("early", 0))
+    client.create(workload("urgent", 5))
+    client.create(workload("late", 0))
+    for name, position in [("urgent", 1), ("early", 2), ("late", 3)]:
+        ran = cnai(platform, "describe", "workload", name, "-n", ns)
+        assert ran.code == 0, ran.err
+        assert f"Position:     {position} in queue default" in ran.lines, ran.out
+    make_secret(client, "x", ns, {}, 1)
+    ran = cnai(platform, "describe", "secret", "x", "-n", ns)
+    assert not any(line.startswith("Position:") for line in ran.lines)
 
 
 # -- delete ----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from cnai.core.errors import NotFound
 from cnai.core.meta import ObjectMeta
 from cnai.core.quantity import parse_quantity
 from cnai.scheduling.api import ClusterQueue, PriorityClass, Workload, WorkloadPhase
+from cnai.scheduling.snapshots import queue_position
 
 WAIT_S = 90.0
 
@@ -103,10 +104,11 @@ def test_gang_larger_than_free_quota_waits_with_a_clear_reason_then_starts(
     assert job.status.message.startswith(
         f"needs {quota} cpu in flavor default, clusterqueue default has {quota - 1} free"
     )
-    assert "position 1 in queue default" in job.status.message
     assert job_pods(client, job) == []
     wl = client.get(Workload, gang, namespace)
     assert (wl.status.phase, wl.status.reason) == (WorkloadPhase.PENDING, "NoQuota")
+    others = client.list(Workload, namespace).items
+    assert queue_position(wl, others, client.list(PriorityClass).items) == 1
 
     (tmp_path / "gate" / "release").touch()  # the holder finishes: its quota frees
     (tmp_path / "release").touch()

@@ -147,8 +147,8 @@ class JobStatus(WireModel):
     )
     message: str = Field(
         default="",
-        description="Why the job waits in words, from its Workload, e.g. needs 4 cpu ...; "
-        "position 2 in queue default.",
+        description="Why the job waits in words, from its Workload, e.g. needs 4 cpu in "
+        "flavor default, clusterqueue default has 2 free.",
     )
 
 

@@ -45,7 +45,25 @@ def describe(
         shown = present(obj.to_dict(), Reveal.DECODED if reveal else Reveal.HIDDEN)
         now = utcnow()
         typer.echo("\n".join(describe_lines(shown, now)))
+        if view.ref.kind == "Workload":
+            typer.echo(_pair("Position", queue_position_text(client, obj)))
         typer.echo("\n".join(event_lines(fetch_events(client, shown), now)))
+
+
+def queue_position_text(client: Client, obj: Any) -> str:
+    """A pending Workload's live position in its LocalQueue (computed now, never stored:
+    it moves with every admission ahead of it), or <none> once it is not pending."""
+    from cnai.scheduling.api import PriorityClass, Workload
+    from cnai.scheduling.snapshots import queue_position
+
+    wl = Workload.model_validate(obj.to_dict())
+    try:
+        others = client.list(Workload, wl.metadata.namespace).items
+        classes = client.list(PriorityClass).items
+    except ApiError as exc:
+        return f"<unavailable: {exc.message}>"
+    at = queue_position(wl, others, classes)
+    return NONE if at is None else f"{at} in queue {wl.spec.queue_name}"
 
 
 def describe_lines(obj: dict[str, Any], now: datetime) -> list[str]:

@@ -74,7 +74,6 @@ SCHEDULING_KINDS = (
             Column("QUEUE", "spec.queueName"),
             Column("PHASE", "status.phase"),
             Column("ADMITTED BY", "status.admission.clusterQueue"),
-            Column("POSITION", "status.positionInQueue"),
             Column("REASON", "status.reason"),
             Column("MESSAGE", "status.message", wide=True),
         ),

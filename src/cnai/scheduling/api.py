@@ -400,11 +400,12 @@ class WorkloadStatus(WireModel):
         default="",
         description="Why it waits, e.g. needs 4 gpu in flavor a100, cohort has 2 free; ...",
     )
-    position_in_queue: int | None = Field(
-        default=None, description="1-based position in its LocalQueue while pending."
-    )
     bypassed: int = Field(
-        default=0, description="Times later workloads were admitted past it (anti-starvation)."
+        default=0,
+        description=(
+            "Times later workloads were admitted past it; counted where its ClusterQueue"
+            " sets starvationGuard.maxBypasses."
+        ),
     )
     eviction_deadline: datetime | None = Field(
         default=None, description="When an evicted workload's pods are killed (SIGKILL)."

@@ -21,7 +21,11 @@ pass; a periodic requeue covers time-based rules (starvation). One pass, as numb
    after the grace period), and phase 2 of a later pass requeues them. An elastic
    victim the core shrinks keeps its admission with fewer pods and placements; its job
    stops the surplus pods, whose quota and node room stay held until they are gone.
-7. Write why each pending Workload waits, and each queue's usage and lengths.
+7. Write why each Workload the pass decided waits, and each queue's usage and lengths.
+   A Workload the pass skipped as still inadmissible keeps the status it has (its
+   message is as of its last try). Queue positions are not written: they move with
+   every admission ahead, so ``cnai describe workload`` computes them when asked
+   (:func:`.snapshots.queue_position`).
 
 Writes happen only when a status changed. The job that owns a Workload creates its pods
 once it is admitted, on the nodes of its placement.
@@ -190,7 +194,13 @@ class SchedulerReconciler:
         for wait in decisions.wait:
             wl = world.workloads[wait.workload]
             if wl.status.admission is None:
-                await self._write(world, wl, transitions.waiting(wl.status, wait))
+                written = await self._write(world, wl, transitions.waiting(wl.status, wait))
+                if not written and wait.workload in self._inadmissible:
+                    # A skipped workload keeps the status it has: one whose status
+                    # could not be written is decided again next pass, not skipped.
+                    self._inadmissible = {
+                        k: v for k, v in self._inadmissible.items() if k != wait.workload
+                    }
         await self._queue_status(world, decisions)
         if self._retry:
             return Result(requeue_after=RETRY_S)
@@ -335,16 +345,17 @@ class SchedulerReconciler:
 
     async def _write(
         self, world: _World, wl: Workload, status: WorkloadStatus, event: str = "", text: str = ""
-    ) -> None:
+    ) -> bool:
+        """Write ``status`` if it changed; False when the write failed (retried later)."""
         if status == wl.status:
-            return
+            return True
         body = wl.model_copy(update={"status": status}).to_dict()
         ns, name = wl.metadata.namespace, wl.metadata.name
         try:
             written = await self.service.update("workloads", body, ns, name, status=True)
         except (Conflict, NotFound):
             self._retry = True
-            return
+            return False
         updated = Workload.model_validate(written)
         world.workloads[snapshots.key(updated)] = updated
         if event:
@@ -352,6 +363,7 @@ class SchedulerReconciler:
             await self.recorder.record(
                 updated, kind, event, text or status.message or _admitted_text(status)
             )
+        return True
 
     async def _write_status(self, plural: str, obj: ClusterQueue | LocalQueue, status: Any) -> None:
         body = obj.model_copy(update={"status": status}).to_dict()

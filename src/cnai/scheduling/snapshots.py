@@ -413,3 +413,34 @@ def node_mask(
         [all(by_name.get(name, {}).get(k) == v for k, v in labels.items()) for name in snap.names],
         dtype=np.bool_,
     )
+
+
+def queue_position(
+    target: Workload, workloads: Iterable[Workload], classes: Iterable[PriorityClass]
+) -> int | None:
+    """``target``'s 1-based position among the pending workloads of its LocalQueue, as
+    the scheduler orders them now (higher priority first, then first come), or None when
+    it is not pending.
+
+    Computed when asked (``cnai describe workload``), not written by every scheduling
+    cycle: it moves with each admission ahead of it, so writing it would rewrite every
+    pending Workload on every cycle (Kueue answers it on demand too, from its visibility
+    API)."""
+    if target.status.phase is not WorkloadPhase.PENDING:
+        return None
+    pri = Priorities.of(classes)
+    ns, queue = target.metadata.namespace or "", target.spec.queue_name
+
+    def order(wl: Workload) -> tuple[int, datetime, str]:
+        return (-pri.value(wl), wl.metadata.creation_timestamp or EPOCH, key(wl))
+
+    mine = order(target)
+    ahead = sum(
+        1
+        for wl in workloads
+        if wl.status.phase is WorkloadPhase.PENDING
+        and (wl.metadata.namespace or "") == ns
+        and wl.spec.queue_name == queue
+        and order(wl) < mine
+    )
+    return ahead + 1

@@ -42,7 +42,7 @@ def set_condition(
 
 
 def _clear_wait(status: WorkloadStatus) -> None:
-    status.reason, status.message, status.position_in_queue = "", "", None
+    status.reason, status.message = "", ""
 
 
 def admitted(
@@ -124,10 +124,9 @@ def trim_text(status: WorkloadStatus) -> str:
 
 
 def waiting(status: WorkloadStatus, wait: Wait) -> WorkloadStatus:
-    """Still pending: why, and where in its queue."""
+    """Still pending, and why."""
     out = status.model_copy(deep=True)
     out.reason, out.message = wait.reason.value, wait.message
-    out.position_in_queue = wait.position or None
     out.bypassed = wait.bypassed
     return out
 
@@ -135,7 +134,7 @@ def waiting(status: WorkloadStatus, wait: Wait) -> WorkloadStatus:
 def unplaceable(status: WorkloadStatus, message: str) -> WorkloadStatus:
     """Its quota is free but no node has room for its pods."""
     out = status.model_copy(deep=True)
-    out.reason, out.message, out.position_in_queue = "NoNodeFits", message, None
+    out.reason, out.message = "NoNodeFits", message
     return out
 
 
@@ -146,7 +145,6 @@ def evicted(status: WorkloadStatus, preempt: Preempt, now: datetime) -> Workload
     out.eviction_deadline = preempt.kill_after
     out.reason = "Preempted"
     out.message = preempt.message
-    out.position_in_queue = None
     set_condition(out, C.EVICTED, True, "Preempted", preempt.message, now)
     set_condition(out, C.PREEMPTED, True, preempt.reason.value, preempt.message, now)
     return out

@@ -69,10 +69,7 @@ async def test_a_gang_larger_than_free_quota_waits_with_the_reason_and_starts_la
         "NoQuota",
         0,
     )
-    assert job.status.message == (
-        "needs 8 cpu in flavor default, clusterqueue default has 4 free; "
-        "position 1 in queue default"
-    )
+    assert job.status.message == ("needs 8 cpu in flavor default, clusterqueue default has 4 free")
     assert job.status.start_time is None  # it has not started: no deadline runs
     assert await second.pods() == {}
 

@@ -14,6 +14,7 @@ import pytest
 
 from cnai.core.clock import FakeClock
 from cnai.core.controllers.types import Request
+from cnai.core.errors import Conflict
 from cnai.core.events import EventRecorder
 from cnai.core.kernel import register_kernel
 from cnai.core.kinds import Namespace
@@ -190,15 +191,8 @@ async def test_gang_larger_than_free_quota_waits_with_words_and_no_rewrites(
     await cluster.run()
 
     wl = await cluster.wl("gang")
-    assert (wl.status.phase, wl.status.reason, wl.status.position_in_queue) == (
-        WorkloadPhase.PENDING,
-        "NoQuota",
-        1,
-    )
-    assert wl.status.message == (
-        "needs 2 cpu in flavor default, clusterqueue default has 1 free; "
-        "position 1 in queue default"
-    )
+    assert (wl.status.phase, wl.status.reason) == (WorkloadPhase.PENDING, "NoQuota")
+    assert wl.status.message == ("needs 2 cpu in flavor default, clusterqueue default has 1 free")
     cq = await cluster.raw("clusterqueues", "default")
     assert cq["status"]["pendingWorkloads"] == 1
     assert cq["status"]["flavorsUsage"][0]["resources"][0]["pending"] == "2"
@@ -351,3 +345,28 @@ def test_register_adds_the_scheduler_where_the_platform_runs_controllers() -> No
     cnai.scheduling.register(p)
     assert p.controller_factories == [scheduler_controller]
     assert p.registry.by_plural("workloads") is not None
+
+
+async def test_a_wait_whose_status_write_failed_is_decided_again_not_skipped(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workload skipped as still inadmissible keeps the status it has, so one whose
+    NoQuota status could not be written (a conflict) must not be skipped next pass."""
+    await cluster.submit("small", 1)
+    await cluster.run()
+    real_update = cluster.service.update
+    failed: list[str] = []
+
+    async def conflicting(plural: str, body: dict[str, Any], *args: Any, **kw: Any) -> Any:
+        if plural == "workloads" and body["metadata"]["name"] == "gang" and not failed:
+            failed.append("gang")
+            raise Conflict("the object has been modified")
+        return await real_update(plural, body, *args, **kw)
+
+    monkeypatch.setattr(cluster.service, "update", conflicting)
+    await cluster.submit("gang", 2)
+    await cluster.run()
+    assert failed == ["gang"]
+    assert (await cluster.wl("gang")).status.reason == ""  # the write was lost
+    await cluster.run()
+    assert (await cluster.wl("gang")).status.reason == "NoQuota"

@@ -1,7 +1,7 @@
 """The scheduler's output: what to admit, resize and preempt, and why the rest wait.
 
 The shell turns each decision into status writes (Workload conditions, admission,
-message, position; ClusterQueue usage) and runtime calls (stopping preempted pods with
+message; ClusterQueue usage) and runtime calls (stopping preempted pods with
 SIGTERM, then SIGKILL at ``kill_after``).
 """
 
@@ -14,7 +14,6 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
-from cnai.scheduling.admission import reasons
 from cnai.scheduling.admission.flavors import PodSetFit
 from cnai.scheduling.admission.preemption import PreemptReason
 from cnai.scheduling.admission.snapshot import Inadmissible
@@ -69,23 +68,24 @@ class Preempt:
 class Wait(NamedTuple):
     """A pending workload that stays pending, and why in words a user understands.
 
-    The facts are stored; ``message`` words them only when the shell asks for it. A
-    named tuple, not a frozen dataclass: a cycle makes one for every pending workload,
-    and a tuple is built several times faster.
+    A cycle reports the workloads it decided; one it skipped as still inadmissible is
+    not reported unless its bypass count moved, and waits as before. Its position in
+    its queue is not reported at all: it moves with every admission ahead of it, so it
+    is computed when someone asks (``cnai describe workload``) rather than written on
+    every cycle. A named tuple, not a frozen dataclass: a tuple is built several times
+    faster.
     """
 
     workload: str
     cluster_queue: str
     reason: WaitReason
     why: str
-    position: int  # 1-based in its LocalQueue
     bypassed: int  # updated count of later workloads admitted past it
     starving: bool = False
-    queue: str = ""  # its LocalQueue's name
 
     @property
     def message(self) -> str:
-        return f"{self.why}; {reasons.position(self.position, self.queue)}"
+        return self.why
 
 
 @dataclass(frozen=True)

@@ -24,31 +24,24 @@ from cnai.scheduling.admission.snapshot import (
 )
 
 _ORDER = attrgetter("order")  # PendingWorkload.order: priority, then first come
-_LOCAL_QUEUE = attrgetter("local_queue")
 
 
 def queues(snapshot: Snapshot) -> dict[str, list[PendingWorkload]]:
     """Pending workloads per ClusterQueue in queue order (unknown queues under "")."""
-    out: dict[str, list[PendingWorkload]] = defaultdict(list)
-    known = snapshot.cluster_queues
+    by_name: dict[str, list[PendingWorkload]] = defaultdict(list)
     for wl in snapshot.pending:
-        out[wl.cluster_queue if wl.cluster_queue in known else ""].append(wl)
+        by_name[wl.cluster_queue].append(wl)
+    out: dict[str, list[PendingWorkload]] = {}
+    unknown: list[PendingWorkload] = []
+    for name, items in by_name.items():
+        if name in snapshot.cluster_queues:
+            out[name] = items
+        else:
+            unknown.extend(items)
+    if unknown:
+        out[""] = unknown
     for items in out.values():
         items.sort(key=_ORDER)
-    return dict(out)
-
-
-def positions(items: list[PendingWorkload]) -> list[int]:
-    """Each workload's 1-based position in its LocalQueue; ``items`` is one list of
-    ``queues()``. A LocalQueue points at one ClusterQueue and both are in the same
-    order, so walking the ClusterQueue's list numbers each LocalQueue's workloads."""
-    if len(set(map(_LOCAL_QUEUE, items))) <= 1:
-        return list(range(1, len(items) + 1))  # one LocalQueue feeds this ClusterQueue
-    seen: dict[str, int] = defaultdict(int)
-    out = []
-    for wl in items:
-        seen[wl.local_queue] += 1
-        out.append(seen[wl.local_queue])
     return out
 
 

@@ -24,10 +24,6 @@ def where(cq: ClusterQueue) -> str:
     return f"cohort {cq.cohort}" if cq.cohort else f"clusterqueue {cq.name}"
 
 
-def position(pos: int, queue: str) -> str:
-    return f"position {pos} in queue {queue or '(none)'}"
-
-
 def shortage(cq: ClusterQueue, short: Shortage) -> str:
     """``needs 4 gpu in flavor a100, cohort research has 2 free``."""
     if short.uncovered:

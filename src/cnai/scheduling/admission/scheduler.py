@@ -17,7 +17,8 @@ Phases, as Kueue's ``schedule()``:
       admits nothing behind a head that waits; a starving head also stops the rest of
       the cohort from borrowing what it needs, so freed capacity gathers for it.
 3. Grow admitted elastic workloads that asked for more, where quota is left over.
-4. Count bypasses, and say in words why each workload waits.
+4. Say in words why each workload decided in this cycle waits, and count bypasses
+   where a ClusterQueue's starvation guard uses them.
 5. Summarize each ClusterQueue's usage for its status.
 
 Inadmissible set (Kueue's): a workload that waited for quota (step e, not starving,
@@ -26,17 +27,24 @@ facts it failed against; the next cycle (``Snapshot.inadmissible``) skips it in
 phase 2 while those facts hold: the workload and its cohort's quotas and policies are
 unchanged, no usage in its cohort went below what it saw, and it is not starving.
 Usage only grows within a cycle and fit is monotone in usage, so a skipped workload
-would not have fitted. It still waits, keeps its position and counts bypasses.
+would not have fitted. It still waits as it did and is not reported again (unless its
+bypass count moved). Skipping costs a few C-level column operations per queue and
+pass, not a Python statement per waiting workload (``_Queue``), so a cycle's cost
+follows the workloads it decides rather than the backlog: the backlog is only counted
+(for the queues' pending totals). Positions in a queue are not computed here at all.
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 import heapq
+import operator
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import groupby, repeat
 from operator import attrgetter
 
 from cnai.scheduling.admission import reasons
@@ -49,7 +57,7 @@ from cnai.scheduling.admission.decisions import (
     WaitReason,
 )
 from cnai.scheduling.admission.flavors import Assignment, assign, fit, least, sizes
-from cnai.scheduling.admission.ordering import Starvation, positions, queues, rank
+from cnai.scheduling.admission.ordering import Starvation, queues, rank
 from cnai.scheduling.admission.preemption import Plan, plan, relevant
 from cnai.scheduling.admission.quota import Ledger, add, admitted_usage
 from cnai.scheduling.admission.snapshot import (
@@ -82,9 +90,14 @@ class _Cycle:
         self.starving = Starvation(now)
         self.admits: list[Admit] = []
         self.preempts: list[Preempt] = []
-        # Why each workload waits, and its index in its ClusterQueue's order (built
-        # into ``Wait`` once bypasses are counted).
-        self.waits: dict[str, tuple[WaitReason, str, bool, int]] = {}
+        # The workloads decided this cycle that wait: why, and their index in their
+        # ClusterQueue's order (built into ``Wait`` once bypasses are counted).
+        self.waits: dict[str, tuple[PendingWorkload, WaitReason, str, bool, int]] = {}
+        # Per ClusterQueue, ranges of its order skipped as still inadmissible, and the
+        # workloads admitted (for the pending tally).
+        self.skipped: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        self.admitted_wls: list[PendingWorkload] = []
+        self.queues: dict[str, _Queue] = {}
         self.resizes: list[Resize] = []
         self.blocked: dict[str, tuple[str, str]] = {}  # cq -> (head, why)
         self.admitted_at: dict[str, list[int]] = defaultdict(list)  # cq -> queue indexes
@@ -98,12 +111,15 @@ class _Cycle:
         # The inadmissible set: this cycle's entries, and per-cycle caches for them.
         self.inadmissible: dict[str, Inadmissible] = {}
         self._configs: dict[str, tuple[ClusterQueue, ...]] = {}
-        self._floors: dict[tuple[str, int, int], UsageFloor] = {}
+        self._usage: dict[tuple[str, int, int], UsageFloor] = {}
+        self._interned: dict[tuple[str, UsageFloor], UsageFloor] = {}
+        # Floor (by id) -> (same cohort config, held as the cycle began).
+        self.held_at_start: dict[int, tuple[bool, bool]] = {}
         # Whether an earlier entry's config (by id) is the same as now, and per cohort
-        # whether its floor (by id) still holds (forgotten when a preemption frees quota
-        # in the cohort).
+        # each floor's (by id) answer (see ``floor_holds``; forgotten when a preemption
+        # frees quota in the cohort).
         self._same_config: dict[int, bool] = {}
-        self._floor_ok: dict[str, dict[int, bool]] = defaultdict(dict)
+        self._floor_ok: dict[str, dict[int, bool | UsageFloor]] = defaultdict(dict)
 
     # The inadmissible set.
 
@@ -113,46 +129,56 @@ class _Cycle:
             found = self._configs[cq.cohort or cq.name] = self.held.members(cq)
         return found
 
+    def usage_now(self, cq: ClusterQueue) -> UsageFloor:
+        """The cohort's usage now, in ``UsageFloor`` order (cached per usage version)."""
+        at = (cq.cohort or cq.name, self.held.cohort_version(cq), self.promised.cohort_version(cq))
+        found = self._usage.get(at)
+        if found is None:
+            frs = [(m.name, fr) for m in self.config(cq) for fr in m.quotas]
+            found = tuple(self.held.used(m, fr) for m, fr in frs) + tuple(
+                self.promised.used(m, fr) for m, fr in frs
+            )
+            found = self._usage[at] = self.intern(cq, found)
+        return found
+
+    def intern(self, cq: ClusterQueue, floor: UsageFloor) -> UsageFloor:
+        """One object per floor value in a cohort (as it is now), shared with the
+        earlier entries that have it: a cycle checks each floor object once, and the
+        same usage recurs across passes far more often than it changes."""
+        return self._interned.setdefault((cq.cohort or cq.name, floor), floor)
+
     def mark_inadmissible(self, cq: ClusterQueue, wl: PendingWorkload, why: str) -> None:
         """Record that ``wl`` waits for quota against the ledgers as they are now."""
         if cq.cohort and self.held.frozen_for.get(cq.cohort, cq.name) != cq.name:
             return  # capacity held for another queue: it may fit once that is over
-        members = self.config(cq)
-        # The floor depends on the usage of the cohort's members only.
-        at = (cq.cohort or cq.name, self.held.cohort_version(cq), self.promised.cohort_version(cq))
-        floor = self._floors.get(at)
-        if floor is None:
-            floor = tuple(
-                (m.name, fr, self.held.used(m.name, fr), self.promised.used(m.name, fr))
-                for m in members
-                for fr in m.quotas
-            )
-            self._floors[at] = floor
-        self.inadmissible[wl.key] = Inadmissible(wl.key, wl.identity, members, floor, why)
+        entry = Inadmissible(wl.key, wl.identity, self.config(cq), self.usage_now(cq), why)
+        self.inadmissible[wl.key] = entry
 
-    def holds(
-        self, entry: Inadmissible, wl: PendingWorkload, config: tuple[ClusterQueue, ...]
-    ) -> bool:
-        """Do the facts of an earlier inadmissible ``entry`` for ``wl`` (not starving,
-        in a queue whose cohort is ``config`` now) still hold?
-
-        Checked when the workload's turn comes. Usage only grows within a cycle until a
-        preemption frees promised quota, so floor checks are kept until then."""
-        if entry.identity is not wl.identity and entry.identity != wl.identity:
-            return False
-        if entry.config is not config:
-            ok = self._same_config.get(id(entry.config))
-            if ok is None:
-                ok = self._same_config[id(entry.config)] = entry.config == config
-            if not ok:
-                return False
-        known = self._floor_ok[config[0].cohort or config[0].name]
-        ok = known.get(id(entry.floor))
+    def same_config(self, entry: Inadmissible, cq: ClusterQueue) -> bool:
+        """Is ``cq``'s cohort (members, quotas, policies) as when ``entry`` was marked?"""
+        config = self.config(cq)
+        if entry.config is config:
+            return True
+        ok = self._same_config.get(id(entry.config))
         if ok is None:
-            held, promised = self.held, self.promised
-            ok = known[id(entry.floor)] = all(
-                held.used(m, fr) >= h and promised.used(m, fr) >= p for m, fr, h, p in entry.floor
-            )
+            ok = self._same_config[id(entry.config)] = entry.config == config
+        return ok
+
+    def floor_holds(self, cq: ClusterQueue, floor: UsageFloor) -> bool:
+        """Is no usage in ``cq``'s cohort below ``floor`` now? A yes is kept, since
+        usage only grows within a cycle until a preemption frees quota in the cohort
+        (``preempt`` forgets the answers); a no is kept while usage is unchanged. So
+        the answer is as of the moment asked, as each entry's check at its turn must
+        be, while entries sharing a floor object share the work."""
+        known = self._floor_ok[cq.cohort or cq.name]
+        answer = known.get(id(floor))
+        if answer is True:
+            return True
+        now = self.usage_now(cq)
+        if answer is now:
+            return False
+        ok = all(map(operator.ge, now, floor))
+        known[id(floor)] = True if ok else now
         return ok
 
     # Quota checks against both ledgers.
@@ -172,7 +198,7 @@ class _Cycle:
     def wait(
         self, wl: PendingWorkload, reason: WaitReason, why: str, index: int, hungry: bool = False
     ) -> None:
-        self.waits[wl.key] = (reason, why, hungry, index)
+        self.waits[wl.key] = (wl, reason, why, hungry, index)
 
     def admit(self, cq: ClusterQueue, wl: PendingWorkload, found: Assignment, index: int) -> None:
         borrowing = any(
@@ -180,6 +206,7 @@ class _Cycle:
         )
         self.charge(cq.name, found.usage)
         self.admits.append(Admit(wl.key, cq.name, found.pod_sets, borrowing))
+        self.admitted_wls.append(wl)
         self.admitted_at[cq.name].append(index)
 
     def preempt(self, cq: ClusterQueue, wl: PendingWorkload, chosen: Plan) -> str:
@@ -292,6 +319,101 @@ def _try(cycle: _Cycle, cq: ClusterQueue, wl: PendingWorkload, index: int, hungr
         cycle.blocked[cq.name] = (wl.key, why)
 
 
+# A Wait from a row, without the named tuple's Python-level __new__ (the same object).
+_new_wait = functools.partial(tuple.__new__, Wait)
+_KEY = attrgetter("key")
+_SHAPE = attrgetter("shape")
+_IDENTITY = attrgetter("identity")
+_CREATED = attrgetter("created")
+_BYPASSED = attrgetter("bypassed")
+_FLOOR = attrgetter("floor")
+_NO_ENTRY = Inadmissible("", (object(),), (), (), "")  # matches no workload
+
+
+class _Run(enum.Enum):
+    """What a stretch of a queue is, for skipping (see ``_Queue``)."""
+
+    SKIP = "skip"  # its entries held when the cycle began: skip it whole
+    CHECK = "check"  # unchanged and not starving, entries did not hold: check each
+    TRY = "try"  # no entry, changed or starving: try each
+
+
+class _Queue:
+    """One ClusterQueue's pending workloads in order, for one cycle, cut into runs
+    for skipping the workloads whose earlier inadmissible entries still hold.
+
+    The runs are found a column at a time with ``map`` and ``groupby`` (C loops): this
+    is the one part of a cycle that looks at every pending workload, so it must cost
+    little per workload. A ``SKIP`` run's entries held when the cycle began; until a
+    preemption frees quota in the cohort, usage only grows, so they hold at their turn
+    too and the run is skipped whole. After such a preemption, or in a ``CHECK`` run,
+    each entry is checked at its own turn, as before."""
+
+    __slots__ = ("cq", "ends", "entries", "items", "keys", "kinds", "loosened", "run")
+
+    def __init__(self, cycle: _Cycle, cq: ClusterQueue, items: list[PendingWorkload]) -> None:
+        self.cq, self.items, self.keys = cq, items, list(map(_KEY, items))
+        self.loosened, self.run = cycle.loosened[cq.cohort or cq.name], 0
+        earlier, n = cycle.snapshot.inadmissible, len(items)
+        if not earlier or cq.strategy == QueueingStrategy.STRICT_FIFO:
+            self.entries: list[Inadmissible] = []
+            self.ends, self.kinds = [n], [_Run.TRY]
+            return
+        self.entries = entries = list(map(earlier.get, self.keys, repeat(_NO_ENTRY, n)))
+        floors = list(map(id, map(_FLOOR, entries)))
+        distinct = dict(zip(floors, entries, strict=True))
+        ok_of = cycle.held_at_start
+        # Share earlier floor objects first, so that entries marked in this cycle reuse
+        # them (only floors of the cohort as it is: entries sharing a floor object then
+        # share their config too).
+        for floor, entry in distinct.items():
+            if floor not in ok_of and cycle.same_config(entry, cq):
+                cycle.intern(cq, entry.floor)
+        # Per distinct floor: is its cohort as it was, and did it hold as the cycle
+        # began? (Floors are shared by a cohort's queues: answers are kept per cycle.)
+        now = cycle.usage_now(cq)
+        for floor, entry in distinct.items():
+            if floor not in ok_of:
+                same = cycle.same_config(entry, cq)
+                ok_of[floor] = (same, same and all(map(operator.ge, now, entry.floor)))
+        columns = [
+            map(ok_of.__getitem__, floors),
+            map(operator.eq, map(_IDENTITY, items), map(_IDENTITY, entries)),
+        ]
+        # Starving workloads are tried: a column for each guard that some meet (one C
+        # pass each to find out).
+        limit, cutoff = cq.starvation.max_bypasses, cycle.starving.cutoff(cq)
+        if limit > 0 and max(map(_BYPASSED, items), default=0) >= limit:
+            columns.append(map(limit.__gt__, map(_BYPASSED, items)))
+        if cutoff is not None and min(map(_CREATED, items), default=cutoff) <= cutoff:
+            columns.append(map(cutoff.__lt__, map(_CREATED, items)))
+        self.ends, self.kinds = [], []
+        at = 0
+        for tag, members in groupby(zip(*columns, strict=True)):
+            at += len(list(members))
+            self.ends.append(at)
+            (same, held), static = tag[0], tag[1:]
+            self.kinds.append(
+                _Run.TRY if not (same and all(static)) else _Run.SKIP if held else _Run.CHECK
+            )
+
+    def run_at(self, at: int) -> tuple[int, _Run]:
+        """The end and kind of the run holding index ``at`` (``at`` never goes back)."""
+        ends, run = self.ends, self.run
+        while ends[run] <= at:
+            run += 1
+        self.run = run
+        return ends[run], self.kinds[run]
+
+    def holding(self, cycle: _Cycle, at: int, end: int) -> int:
+        """The end of the longest stretch from ``at`` (within a run, so the cohort is
+        as it was) whose entries' floors hold now."""
+        entries, i = self.entries, at
+        while i < end and cycle.floor_holds(self.cq, entries[i].floor):
+            i += 1
+        return i
+
+
 def _admission_rounds(cycle: _Cycle) -> None:
     """Phases 1 and 2: take candidates in order until every queue is done or blocked."""
     snapshot = cycle.snapshot
@@ -299,6 +421,10 @@ def _admission_rounds(cycle: _Cycle) -> None:
     for wl in ordered.pop("", []):
         why = f"clusterqueue {wl.cluster_queue or '(none)'} of queue {wl.queue} does not exist"
         cycle.wait(wl, WaitReason.INADMISSIBLE, why, -1)
+    queues_of = {
+        name: _Queue(cycle, snapshot.cluster_queues[name], items) for name, items in ordered.items()
+    }
+    cycle.queues = queues_of
     cursor = dict.fromkeys(ordered, 0)
     # A head's rank depends on the head and on its own queue's usage only, so a heap
     # holds each live queue's current head; a queue's entry is replaced when its head
@@ -307,41 +433,35 @@ def _admission_rounds(cycle: _Cycle) -> None:
     current: dict[str, Rank] = {}
     heap: list[tuple[Rank, str]] = []
     shares: dict[tuple[object, ...], Decimal] = {}
-
-    earlier = snapshot.inadmissible
-    waits, inadmissible, no_quota = cycle.waits, cycle.inadmissible, WaitReason.NO_QUOTA
+    inadmissible = cycle.inadmissible
 
     def refresh(name: str) -> None:
-        items = ordered[name]
         if name in cycle.blocked:
             current.pop(name, None)
             return
-        cq, at, n = snapshot.cluster_queues[name], cursor[name], len(items)
-        # Pass over the workloads whose earlier inadmissible entry still holds
-        # (BestEffortFIFO only). Equivalent workloads that waited in this cycle are not
-        # passed over here but at their turn (``_try``): a preemption ranked before
-        # them may free quota for them.
-        prior = earlier if cq.strategy != QueueingStrategy.STRICT_FIFO else {}
-        # Hoisted: this loop runs over the whole backlog each cycle.
-        config, holds = cycle.config(cq), cycle.holds
-        max_bypasses, cutoff = cq.starvation.max_bypasses, cycle.starving.cutoff(cq)
+        queue = queues_of[name]
+        cq, at, n = queue.cq, cursor[name], len(queue.items)
+        # Skip the workloads whose earlier inadmissible facts still hold (BestEffortFIFO
+        # only): they keep waiting as they did, and are not reported again.
+        # Equivalent workloads that waited in this cycle are not skipped here but at
+        # their turn (``_try``): a preemption ranked before them may free quota.
+        cohort = cq.cohort or cq.name
         while at < n:
-            wl = items[at]
-            if (max_bypasses > 0 and wl.bypassed >= max_bypasses) or (
-                cutoff is not None and wl.created <= cutoff
-            ):
-                break  # starving: it is tried, in order
-            entry = prior.get(wl.key)
-            if entry is None or not holds(entry, wl, config):
+            end, kind = queue.run_at(at)
+            if kind is _Run.TRY:
                 break
-            waits[wl.key] = (no_quota, entry.why, False, at)
-            inadmissible[wl.key] = entry
-            at += 1
+            if kind is not _Run.SKIP or cycle.loosened[cohort] != queue.loosened:
+                end = queue.holding(cycle, at, end)
+                if end == at:
+                    break
+            cycle.skipped[name].append((at, end))
+            inadmissible.update(zip(queue.keys[at:end], queue.entries[at:end], strict=True))
+            at = end
         cursor[name] = at
         if at >= n:
             current.pop(name, None)
             return
-        wl = items[at]
+        wl = queue.items[at]
         key = rank(snapshot, cycle.promised, cq, wl, cycle.starving(cq, wl), shares)
         current[name] = key
         heapq.heappush(heap, (key, name))
@@ -385,57 +505,49 @@ def _growth(cycle: _Cycle) -> None:
 
 
 def _waits(cycle: _Cycle) -> tuple[tuple[Wait, ...], Pending]:
-    """Phase 4, per ClusterQueue in queue order: number each workload's position in its
-    LocalQueue, count a bypass for a waiting workload that a later one of its
-    ClusterQueue was admitted past, and tally what the waiting ones request.
+    """Phase 4: a ``Wait`` for each workload decided in this cycle that stays pending,
+    and, where a ClusterQueue's starvation guard counts bypasses, for each skipped one
+    that a later workload of its ClusterQueue was admitted past (its count moved).
+    A skipped workload whose count did not move is not reported: it waits as before.
+    Also tally what the waiting workloads of each ClusterQueue request.
 
-    This runs over the whole backlog every cycle, so it works a column at a time with
-    ``map``/``zip`` (C loops) rather than a statement per workload."""
+    Cost is linear in the decided workloads, except the tally (one C-level count of
+    shapes per queue)."""
+    last_of = {name: max(at) for name, at in cycle.admitted_at.items()}
+    counts_bypasses = {
+        name: cq.starvation.max_bypasses > 0 for name, cq in cycle.snapshot.cluster_queues.items()
+    }
+    no_quota = WaitReason.NO_QUOTA
     waits: list[Wait] = []
-    pending: Pending = {}
-    why_of, no_quota = cycle.waits.get, WaitReason.NO_QUOTA
-    for name, items in cycle.ordered.items():
-        last = max(cycle.admitted_at.get(name, ()), default=-1)
-        numbers = positions(items)
-        found = list(map(why_of, map(_KEY, items)))
-        waiting = items
-        if None in found:  # some were admitted in this cycle: leave them out
-            kept = [i for i, f in enumerate(found) if f is not None]
-            waiting = [items[i] for i in kept]
-            numbers = [numbers[i] for i in kept]
-            found = [found[i] for i in kept]
-        if not waiting:
-            pending[name] = {}
+    for wl, reason, why, hungry, index in cycle.waits.values():
+        bypassed = wl.bypassed
+        if (
+            reason is no_quota
+            and counts_bypasses.get(wl.cluster_queue, False)
+            and 0 <= index < last_of.get(wl.cluster_queue, -1)
+        ):
+            bypassed += 1
+        waits.append(_new_wait((wl.key, wl.cluster_queue, reason, why, bypassed, hungry)))
+    for name, ranges in cycle.skipped.items():
+        last = last_of.get(name, -1)
+        if not counts_bypasses[name] or last <= 0:
             continue
-        reasons, whys, hungry, indexes = zip(*found, strict=True)
-        bypassed = [
-            b + 1 if r is no_quota and 0 <= i < last else b
-            for b, r, i in zip(map(_BYPASSED, waiting), reasons, indexes, strict=True)
-        ]
-        rows = zip(
-            map(_KEY, waiting),
-            map(_CLUSTER_QUEUE, waiting),
-            reasons,
-            whys,
-            numbers,
-            bypassed,
-            hungry,
-            map(_QUEUE, waiting),
-            strict=True,
-        )
-        waits.extend(map(_new_wait, rows))
-        some = dict(zip(map(_SHAPE, waiting), waiting, strict=True))
-        pending[name] = {s: Tally(some[s], n) for s, n in Counter(map(_SHAPE, waiting)).items()}
+        queue = cycle.queues[name]
+        for start, end in ranges:
+            for i in range(start, min(end, last)):
+                wl, entry = queue.items[i], queue.entries[i]
+                waits.append(_new_wait((wl.key, name, no_quota, entry.why, wl.bypassed + 1, False)))
+    pending: Pending = {}
+    admitted: dict[str, Counter[str]] = defaultdict(Counter)
+    for wl in cycle.admitted_wls:
+        admitted[wl.cluster_queue][wl.shape] += 1
+    for name, items in cycle.ordered.items():
+        shapes = list(map(_SHAPE, items))
+        some = dict(zip(shapes, items, strict=True))
+        tally = Counter(shapes)
+        tally.subtract(admitted.get(name, {}))
+        pending[name] = {s: Tally(some[s], n) for s, n in tally.items() if n > 0}
     return tuple(waits), pending
-
-
-_KEY = attrgetter("key")
-_CLUSTER_QUEUE = attrgetter("cluster_queue")
-_QUEUE = attrgetter("queue")
-_BYPASSED = attrgetter("bypassed")
-_SHAPE = attrgetter("shape")
-# A Wait from a row, without the named tuple's Python-level __new__ (the same object).
-_new_wait = functools.partial(tuple.__new__, Wait)
 
 
 def schedule(snapshot: Snapshot, now: datetime) -> Decisions:

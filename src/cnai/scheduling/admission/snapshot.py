@@ -154,11 +154,6 @@ class PendingWorkload:
         return (-self.priority, self.created, self.key)
 
     @cached_property
-    def local_queue(self) -> str:
-        """``namespace/name`` of its LocalQueue: what its position is counted in."""
-        return f"{self.key.partition('/')[0]}/{self.queue}"
-
-    @cached_property
     def identity(self) -> tuple[object, ...]:
         """Every field but the bypass count."""
         return (
@@ -248,8 +243,10 @@ class AdmittedWorkload:
         return out
 
 
-# A cohort's usage when a workload failed: (ClusterQueue, flavor-resource, held, promised).
-UsageFloor = tuple[tuple[str, FlavorResource, Decimal, Decimal], ...]
+# A cohort's usage when a workload failed: for each member ClusterQueue in order and each
+# flavor-resource it has quota for (in its ``quotas`` order), the quota held, then the
+# quota promised. Flat, so that a cycle compares it with the usage now in one C loop.
+UsageFloor = tuple[Decimal, ...]
 
 
 class Inadmissible(NamedTuple):

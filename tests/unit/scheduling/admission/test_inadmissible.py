@@ -10,7 +10,7 @@ import pytest
 
 from cnai.scheduling.admission import Snapshot, WaitReason
 
-from ..builders import make_cq, make_wl, world
+from ..builders import CQBuilder, make_cq, make_wl, world
 from .helpers import admitted, run
 
 
@@ -149,11 +149,9 @@ def test_inadmissible_workload_is_skipped_until_something_changes(
     # A skipped workload keeps its entry as it was (not tried again: same facts).
     assert (second.inadmissible.get("default/big") is entry) == skipped
     if not admits:
-        wait = second.waiting("default/big")
-        assert wait is not None
-        if skipped:
-            assert wait.reason == WaitReason.NO_QUOTA
-            assert wait.message == first.waiting("default/big").message  # type: ignore[union-attr]
+        # A skipped workload is not reported again: it waits as it did (same reason
+        # and message); one tried afresh is reported.
+        assert (second.waiting("default/big") is None) == skipped
     # Without the carried set the same snapshot decides the same admissions.
     assert admitted(run(then, seconds)) == admits
 
@@ -191,18 +189,28 @@ def test_what_is_recorded_as_inadmissible(snapshot: Snapshot, recorded: bool) ->
     assert ("default/big" in run(snapshot).inadmissible) == recorded
 
 
-def test_a_skipped_workload_still_counts_bypasses() -> None:
+@pytest.mark.parametrize(
+    ("bypasses", "reported"),
+    [
+        pytest.param(5, 1, id="the-guard-counts-bypasses-so-the-new-count-is-reported"),
+        pytest.param(0, None, id="no-bypass-guard-so-nothing-to-report"),
+    ],
+)
+def test_a_skipped_workload_still_counts_bypasses(bypasses: int, reported: int | None) -> None:
     """``big`` is skipped; ``small`` behind it fits, so ``big`` is passed once more."""
-    a = make_cq("a").nominal(gpu=4)
+
+    def queue() -> CQBuilder:
+        return make_cq("a").nominal(gpu=4).starvation(bypasses=bypasses)
+
     snap = (
-        world(a)
+        world(queue())
         .running(make_wl("r").pods(2, gpu=1))
         .waiting(make_wl("big").pods(4, gpu=1).never_preempts().at(0))
         .build()
     )
     first = run(snap)
     again = (
-        world(make_cq("a").nominal(gpu=4))
+        world(queue())
         .running(make_wl("r").pods(2, gpu=1))
         .waiting(
             make_wl("big").pods(4, gpu=1).never_preempts().at(0),
@@ -214,9 +222,12 @@ def test_a_skipped_workload_still_counts_bypasses() -> None:
     assert admitted(second) == {"small": 1}
     assert second.inadmissible["default/big"] is first.inadmissible["default/big"]
     wait = second.waiting("default/big")
-    assert wait is not None
-    assert wait.bypassed == 1
-    assert wait.position == 1
+    assert (wait.bypassed if wait is not None else None) == reported
+    if wait is not None:
+        assert (wait.reason, wait.message) == (
+            WaitReason.NO_QUOTA,
+            first.inadmissible["default/big"].why,
+        )
 
 
 def test_an_equivalent_workload_shares_a_wait_until_a_preemption_frees_quota() -> None:
@@ -245,3 +256,68 @@ def test_an_equivalent_workload_shares_a_wait_until_a_preemption_frees_quota() -
         "default/p": WaitReason.PREEMPTING,
         "default/w2": WaitReason.WAITING_FOR_PREEMPTION,
     }
+
+
+def test_a_skipped_run_is_checked_again_after_a_preemption_in_its_cohort() -> None:
+    """w1 and w2 waited for quota last pass, and their entries held as this pass began,
+    so they form one run to skip. But p, ranked first, preempts b and frees quota in the
+    cohort before y's queue reaches the run: the run is then checked entry by entry, the
+    floors no longer hold, and w1 and w2 are tried again (n took the last promised cpu,
+    so they wait for quota, reported afresh)."""
+    x = make_cq("x").cohort("c").nominal(cpu=2).preempt_within()
+    y = make_cq("y").cohort("c").nominal(cpu=2)
+    running = (make_wl("b").pods(2, cpu=1).cq("x"), make_wl("a").pods(2, cpu=1).cq("y"))
+    w1 = make_wl("w1").pods(1, cpu=1).cq("y").priority(5).at(2).never_preempts()
+    w2 = make_wl("w2").pods(1, cpu=1).cq("y").priority(5).at(3).never_preempts()
+    first = run(world(x, y).running(*running).waiting(w1, w2).build())
+    assert {"default/w1", "default/w2"} <= set(first.inadmissible)
+
+    then = (
+        world(x, y)
+        .running(*running)
+        .waiting(
+            make_wl("p").pods(1, cpu=1).cq("x").priority(5).at(0),
+            # n heads y, so y's run of entries is reached only after p's turn.
+            make_wl("n").pods(1, cpu=1).cq("y").priority(5).at(1).never_preempts(),
+            w1,
+            w2,
+        )
+        .build()
+    )
+    second = run(replace(then, inadmissible=first.inadmissible))
+    assert [p.victim for p in second.preempt] == ["default/b"]
+    assert {w.workload: w.reason for w in second.wait} == {
+        "default/p": WaitReason.PREEMPTING,
+        "default/n": WaitReason.WAITING_FOR_PREEMPTION,
+        "default/w1": WaitReason.NO_QUOTA,
+        "default/w2": WaitReason.NO_QUOTA,
+    }
+    assert second.inadmissible["default/w1"] is not first.inadmissible["default/w1"]
+
+
+def test_an_entry_that_holds_again_by_its_turn_is_skipped() -> None:
+    """b finished, so w's floor did not hold as the pass began; but m is admitted in b's
+    place before y's queue reaches w, usage is back at w's floor, and w is skipped (the
+    check is made at its turn, not at the start of the pass)."""
+    x = make_cq("x").cohort("c").nominal(cpu=2)
+    y = make_cq("y").cohort("c").nominal(cpu=2)
+    a = make_wl("a").pods(2, cpu=1).cq("y")
+    w = make_wl("w").pods(2, cpu=1).cq("y").priority(5).at(2).never_preempts()
+    first = run(world(x, y).running(a, make_wl("b").pods(2, cpu=1).cq("x")).waiting(w).build())
+    assert "default/w" in first.inadmissible
+
+    then = (
+        world(x, y)
+        .running(a)
+        .waiting(
+            make_wl("m").pods(2, cpu=1).cq("x").priority(5).at(0),
+            # n heads y, so w is reached only after m's turn.
+            make_wl("n").pods(1, cpu=1).cq("y").priority(5).at(1).never_preempts(),
+            w,
+        )
+        .build()
+    )
+    second = run(replace(then, inadmissible=first.inadmissible))
+    assert admitted(second) == {"m": 2}
+    assert {w.workload for w in second.wait} == {"default/n"}
+    assert second.inadmissible["default/w"] is first.inadmissible["default/w"]

@@ -109,8 +109,7 @@ def test_blocked_workloads_say_what_they_wait_behind() -> None:
     assert small is not None
     assert small.reason == WaitReason.BLOCKED
     assert small.message == (
-        "waiting behind default/big, which heads a StrictFIFO queue in clusterqueue a; "
-        "position 2 in queue main"
+        "waiting behind default/big, which heads a StrictFIFO queue in clusterqueue a"
     )
 
 

@@ -29,7 +29,7 @@ from .helpers import message, run
             )
             .build(),
             "gang",
-            "needs 4 gpu in flavor a100, cohort pool has 2 free; position 3 in queue research",
+            "needs 4 gpu in flavor a100, cohort pool has 2 free",
             id="gang-needs-4-gpu-cohort-has-2-free",
         ),
         pytest.param(
@@ -38,7 +38,7 @@ from .helpers import message, run
             .waiting(make_wl("w").pods(2, cpu=1, memory="1Gi").queue("dev"))
             .build(),
             "w",
-            "needs 2 cpu in flavor default, clusterqueue a has 500m free; position 1 in queue dev",
+            "needs 2 cpu in flavor default, clusterqueue a has 500m free",
             id="no-cohort-names-the-clusterqueue-and-millicores",
         ),
         pytest.param(
@@ -46,8 +46,7 @@ from .helpers import message, run
             .waiting(make_wl("w").pods(8, gpu=1).queue("q"))
             .build(),
             "w",
-            "needs 8 gpu but clusterqueue a can never hold more than 4 in flavor default; "
-            "position 1 in queue q",
+            "needs 8 gpu but clusterqueue a can never hold more than 4 in flavor default",
             id="more-than-the-queue-can-ever-hold",
         ),
         pytest.param(
@@ -55,7 +54,7 @@ from .helpers import message, run
             .waiting(make_wl("w").pods(1, tpu=1).queue("q"))
             .build(),
             "w",
-            "requests tpu, which clusterqueue a has no quota for; position 1 in queue q",
+            "requests tpu, which clusterqueue a has no quota for",
             id="resource-the-queue-has-no-quota-for",
         ),
         pytest.param(
@@ -63,7 +62,7 @@ from .helpers import message, run
             .waiting(make_wl("w").pods(1, gpu=1).queue("q").cq("missing"))
             .build(),
             "w",
-            "clusterqueue missing of queue q does not exist; position 1 in queue q",
+            "clusterqueue missing of queue q does not exist",
             id="queue-points-at-a-missing-clusterqueue",
         ),
     ],
