@@ -53,6 +53,7 @@ from cnai.scheduling.admission import (
     Reclaim,
     ResourceGroup,
     Snapshot,
+    StarvationGuard,
     WithinQueue,
     schedule,
 )
@@ -166,6 +167,9 @@ def cluster_queues(
                 quotas,
                 cohort=f"cohort-{c}",
                 preemption=preemption,
+                # Kueue has no bypass guard; cnai's is off here, as in Kueue (a long
+                # wait still makes a workload starving, after cnai's default 900 s).
+                starvation=StarvationGuard(max_bypasses=0),
             )
     return out
 
