@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import RunningPlatform
+from harness import RunningPlatform, wait_until
 from typer.testing import CliRunner
+from workloads import JobBuilder, marker
 
 from cnai import Client
 from cnai.cli.errors import run_cli
@@ -420,6 +421,24 @@ def test_describe_workload_shows_its_live_position_in_its_queue(
     make_secret(client, "x", ns, {}, 1)
     ran = cnai(platform, "describe", "secret", "x", "-n", ns)
     assert not any(line.startswith("Position:") for line in ran.lines)
+
+
+def test_describe_pending_job_shows_its_workloads_position(
+    platform: RunningPlatform, client: Client, ns: str
+) -> None:
+    """A pending Job says why it waits in its status; describe adds where its Workload
+    stands in the queue now."""
+    job = JobBuilder("big", ns).runs("pass", marker())
+    job.pod.spec["resources"] = {"requests": {"cpu": "100000"}}  # never fits
+    client.create(job.build())
+    wait_until(
+        lambda: any(w.metadata.name == "big" for w in client.list(Workload, ns).items),
+        WATCH_DEADLINE_S,
+        "the job's workload",
+    )
+    ran = cnai(platform, "describe", "job", "big", "-n", ns)
+    assert ran.code == 0, ran.err
+    assert "Position:     1 in queue default" in ran.lines, ran.out
 
 
 # -- delete ----------------------------------------------------------------------------

@@ -45,24 +45,39 @@ def describe(
         shown = present(obj.to_dict(), Reveal.DECODED if reveal else Reveal.HIDDEN)
         now = utcnow()
         typer.echo("\n".join(describe_lines(shown, now)))
-        if view.ref.kind == "Workload":
-            typer.echo(_pair("Position", queue_position_text(client, obj)))
+        position = queue_position_text(client, view.ref.kind, obj.to_dict())
+        if position is not None:
+            typer.echo(_pair("Position", position))
         typer.echo("\n".join(event_lines(fetch_events(client, shown), now)))
 
 
-def queue_position_text(client: Client, obj: Any) -> str:
-    """A pending Workload's live position in its LocalQueue (computed now, never stored:
-    it moves with every admission ahead of it), or <none> once it is not pending."""
+def queue_position_text(client: Client, kind: str, obj: dict[str, Any]) -> str | None:
+    """The live position in its LocalQueue of a Workload, or of the Workload a pending
+    object (a Job...) owns: computed now, never stored, since it moves with every
+    admission ahead of it. None when there is nothing to say (not a Workload, and not
+    a pending object that owns one)."""
     from cnai.scheduling.api import PriorityClass, Workload
     from cnai.scheduling.snapshots import queue_position
 
-    wl = Workload.model_validate(obj.to_dict())
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    if kind != "Workload" and (status.get("phase") != "Pending" or not meta.get("namespace")):
+        return None
     try:
-        others = client.list(Workload, wl.metadata.namespace).items
-        classes = client.list(PriorityClass).items
+        others = client.list(Workload, meta.get("namespace")).items
+        if kind == "Workload":
+            wl: Workload | None = Workload.model_validate(obj)
+        else:
+            owned = (
+                w
+                for w in others
+                if any(o.uid == meta.get("uid") for o in w.metadata.owner_references)
+            )
+            wl = next(owned, None)
+        if wl is None:
+            return None
+        at = queue_position(wl, others, client.list(PriorityClass).items)
     except ApiError as exc:
         return f"<unavailable: {exc.message}>"
-    at = queue_position(wl, others, classes)
     return NONE if at is None else f"{at} in queue {wl.spec.queue_name}"
 
 
