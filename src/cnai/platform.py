@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Protocol, cast
 
 import uvicorn
+from starlette.routing import BaseRoute
 
 from cnai.core.auth import TokenAuthority
 from cnai.core.clock import RealClock
@@ -44,8 +45,9 @@ from cnai.core.kubelet import pod_controller, sweep_orphans, sync_node
 from cnai.core.namespaces import NamespaceFinalizer
 from cnai.core.registry import Registry
 from cnai.core.resources import ResourceService
-from cnai.core.server.app import create_app
+from cnai.core.server.app import ApiServer, create_app
 from cnai.core.server.body import DEFAULT_MAX_BODY_BYTES
+from cnai.core.server.extensions import RouteContext, RouteFactory
 from cnai.core.store.sqlite import SQLiteStore
 from cnai.runtimes.local import LocalRuntime
 
@@ -87,7 +89,7 @@ class Capability(Protocol):
 
 # The capability packages `cnai up` assembles, in dependency order. Each is a module
 # with a module-level ``register(platform)``.
-CAPABILITIES: tuple[str, ...] = ("cnai.scheduling", "cnai.batch")
+CAPABILITIES: tuple[str, ...] = ("cnai.scheduling", "cnai.batch", "cnai.tracking")
 
 
 def load_capabilities(names: tuple[str, ...] = CAPABILITIES) -> list[Capability]:
@@ -176,6 +178,8 @@ class Platform:
         # Capabilities append factories here; each builds its controller once the
         # store and runtime exist.
         self.controller_factories: list[ControllerFactory] = []
+        # And factories of extra API routes (see cnai.core.server.extensions).
+        self.route_factories: list[RouteFactory] = []
         register_kernel(self.registry)
         for capability in load_capabilities() if capabilities is None else capabilities:
             capability.register(self)
@@ -241,8 +245,19 @@ class Platform:
         service = ResourceService(self.registry, store)
         runtime = LocalRuntime(self.home / "pods")
         background = await self._start_background(store, service, runtime)
+        extensions: list[RouteContext] = []
+
+        def extra_routes(api: ApiServer) -> list[BaseRoute]:
+            ctx = RouteContext(api, self.home)
+            extensions.append(ctx)
+            return [route for factory in self.route_factories for route in factory(ctx)]
+
         app, api = create_app(
-            service, tokens, max_body_bytes=self.options.max_body_bytes, runtime=runtime
+            service,
+            tokens,
+            max_body_bytes=self.options.max_body_bytes,
+            runtime=runtime,
+            extra_routes=extra_routes,
         )
         config = uvicorn.Config(
             app,
@@ -268,6 +283,9 @@ class Platform:
         finally:
             ready_task.cancel()
             await background.stop()
+            for ctx in extensions:
+                for close in ctx.closers:
+                    await close()
             await store.close()
             with contextlib.suppress(FileNotFoundError):
                 self.state_path.unlink()

@@ -14,14 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from pydantic_core import to_json
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from cnai.core.auth import Principal, TokenAuthority, authorize
 from cnai.core.errors import ApiError, BadRequest, Forbidden, MethodNotAllowed, NotFound
@@ -276,13 +276,17 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     runtime: Runtime | None = None,
+    extra_routes: Callable[[ApiServer], Sequence[BaseRoute]] | None = None,
 ) -> tuple[Any, ApiServer]:
-    """Build the ASGI app; returns it with the :class:`ApiServer` that holds its state."""
+    """Build the ASGI app; returns it with the :class:`ApiServer` that holds its state.
+
+    ``extra_routes`` builds the routes capabilities add (see
+    :mod:`cnai.core.server.extensions`) once the API server exists."""
     from cnai.core.server.logs import log_route
 
     api = ApiServer(service, tokens)
     methods_item = ["GET", "PUT", "PATCH", "DELETE"]
-    routes = [
+    resource_routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
         Route("/version", api.version, methods=["GET"]),
@@ -301,6 +305,7 @@ def create_app(
         Route(PREFIX + "/{plural}", api.collection, methods=["GET", "POST"]),
         Route(PREFIX + "/{plural}/{name}", api.item, methods=methods_item),
     ]
+    routes: list[BaseRoute] = [*(extra_routes(api) if extra_routes else ()), *resource_routes]
     app = Starlette(
         routes=routes,
         exception_handlers={

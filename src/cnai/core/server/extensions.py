@@ -1,0 +1,33 @@
+"""API routes that capability packages add beside the resource API.
+
+High-volume records that are not resources (tracking's runs and metrics, later the
+gateway) have their own routes. A capability appends a :data:`RouteFactory` to the
+platform's ``route_factories``; the platform calls it once its store exists, with a
+:class:`RouteContext` giving the API server (for authentication), the state directory,
+and a place to register what must be closed at shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.routing import BaseRoute
+
+
+@dataclass
+class RouteContext:
+    """What a capability's routes may use."""
+
+    api: Any  # cnai.core.server.app.ApiServer (authentication, the resource service)
+    home: Path  # the platform's state directory (CNAI_HOME)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run ``closer`` when the platform shuts down (after its controllers)."""
+        self.closers.append(closer)
+
+
+RouteFactory = Callable[[RouteContext], Sequence[BaseRoute]]

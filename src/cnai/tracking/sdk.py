@@ -1,0 +1,439 @@
+"""Logging runs from Python: ``cnai.start_run()``, ``cnai.log_metrics()`` and friends.
+
+A training step never waits on the network. ``log_metrics`` appends to a bounded
+in-memory buffer and returns; a background thread sends what has gathered, as columns,
+every ``flush_interval`` seconds or as soon as ``batch_points`` points are waiting. If
+the server is slow or away, the thread retries with backoff, and once the buffer holds
+``max_buffer_points`` points the oldest batches spill to a spool file on disk (under
+``$CNAI_HOME/spool``), sent first when the server answers again. A point counts as
+acknowledged when the server has answered 2xx for it (the server answers only once the
+point is committed, so an acknowledged point survives a server restart). ``end()``,
+leaving a ``with`` block, or the interpreter's exit flushes what is left.
+
+A batch the server refuses as bad input (4xx) is not retried: it is dropped and the
+error kept in ``Run.errors`` (and logged), since sending it again cannot succeed.
+
+Inside a workload that cnai started, ``CNAI_RUN_ID`` names the run, and the module-level
+functions log to it with no ``start_run`` call.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from cnai.core.config import cnai_home, load_config
+
+log = logging.getLogger("cnai.tracking.sdk")
+
+API = "/apis/tracking.cnai.io/v1/namespaces"
+RUN_ID_ENV = "CNAI_RUN_ID"
+
+
+class TrackingError(Exception):
+    """The tracking API refused a request; the message is the server's."""
+
+
+@dataclass
+class _Batch:
+    """Records waiting to be sent together: metric columns, params, tags."""
+
+    metrics: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    points: int = 0
+    # Sent with the batch: the server applies a batch id once, so a resend after a lost
+    # answer does not log the points twice.
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def add_point(self, key: str, value: float, step: int, ms: int) -> None:
+        columns = self.metrics.get(key)
+        if columns is None:
+            columns = self.metrics[key] = {"steps": [], "values": [], "timestamps": []}
+        columns["steps"].append(step)
+        columns["values"].append(value)
+        columns["timestamps"].append(ms)
+        self.points += 1
+
+    def body(self) -> dict[str, Any]:
+        return {"metrics": self.metrics, "params": self.params, "tags": self.tags}
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> _Batch:
+        metrics = body.get("metrics") or {}
+        points = sum(len(c.get("values", ())) for c in metrics.values())
+        return cls(
+            dict(metrics), dict(body.get("params") or {}), dict(body.get("tags") or {}), points
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.points or self.params or self.tags)
+
+
+class TrackingClient:
+    """The tracking API over HTTP (synchronous), with the ``cnai`` command's config."""
+
+    def __init__(
+        self,
+        server: str | None = None,
+        token: str | None = None,
+        namespace: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        if server is None or token is None:
+            cfg = load_config()
+            server, token = server or cfg.server, token or cfg.token
+            namespace = namespace or cfg.namespace
+        self.namespace = namespace or "default"
+        self.http = httpx.Client(
+            base_url=server,
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def url(self, path: str) -> str:
+        return f"{API}/{self.namespace}{path}"
+
+    def request(self, method: str, path: str, **kw: Any) -> Any:
+        answer = self.http.request(method, self.url(path), **kw)
+        if answer.status_code >= 400:
+            try:
+                message = answer.json().get("message", answer.text)
+            except ValueError:
+                message = answer.text
+            raise TrackingError(f"{answer.status_code}: {message}")
+        return answer.json()
+
+    def create_run(self, **body: Any) -> dict[str, Any]:
+        created: dict[str, Any] = self.request("POST", "/runs", json=body)
+        return created
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        run: dict[str, Any] = self.request("GET", f"/runs/{run_id}")
+        return run
+
+    def list_runs(self, group: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if group:
+            params["group"] = group
+        items: list[dict[str, Any]] = self.request("GET", "/runs", params=params)["items"]
+        return items
+
+    def update_run(self, run_id: str, **body: Any) -> dict[str, Any]:
+        run: dict[str, Any] = self.request("PATCH", f"/runs/{run_id}", json=body)
+        return run
+
+    def history(self, run_id: str, key: str) -> dict[str, list[Any]]:
+        found: dict[str, list[Any]] = self.request("GET", f"/runs/{run_id}/metrics/{key}")
+        return found
+
+    def histories(self, run_ids: list[str], key: str) -> dict[str, dict[str, list[Any]]]:
+        found: dict[str, dict[str, list[Any]]] = self.request(
+            "POST", "/metrics:history", json={"key": key, "runs": run_ids}
+        )["runs"]
+        return found
+
+
+class Run:
+    """A run being logged. Its ``log_*`` methods return at once (see the module doc)."""
+
+    def __init__(
+        self,
+        client: TrackingClient,
+        run_id: str,
+        *,
+        flush_interval: float = 0.2,
+        batch_points: int = 50_000,
+        max_buffer_points: int = 1_000_000,
+        spool_dir: Path | None = None,
+        own_client: bool = False,
+    ) -> None:
+        self.client, self.id = client, run_id
+        self.flush_interval, self.batch_points = flush_interval, batch_points
+        self.max_buffer_points = max_buffer_points
+        self.spool = (spool_dir or cnai_home() / "spool") / f"{run_id}.jsonl"
+        self.errors: list[str] = []  # batches the server refused as bad input
+        self.acked_points = 0  # points the server answered 2xx for
+        self._own_client = own_client
+        self._lock = threading.Condition()
+        self._open = _Batch()  # being filled by the caller
+        self._queue: deque[_Batch] = deque()  # closed batches, oldest first
+        self._queued_points = 0
+        self._retry: _Batch | None = None  # the batch whose send failed, sent first
+        self._sending = 0  # points in flight
+        self._closed = False
+        self._thread = threading.Thread(
+            target=self._loop, name=f"cnai-run-{run_id[:8]}", daemon=True
+        )
+        self._thread.start()
+        atexit.register(self._at_exit)
+
+    # -- what a training loop calls --------------------------------------------------
+
+    def log_metrics(
+        self, metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None
+    ) -> None:
+        """Queue one point per metric at ``step`` (milliseconds ``timestamp``, now by
+        default). Never blocks on the network."""
+        ms = int(time.time() * 1000) if timestamp is None else int(timestamp)
+        with self._lock:
+            self._check_open()
+            for key, value in metrics.items():
+                self._open.add_point(key, float(value), int(step), ms)
+            self._after_add()
+
+    def log_metric(
+        self, key: str, value: float, step: int = 0, timestamp: int | None = None
+    ) -> None:
+        self.log_metrics({key: value}, step, timestamp)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._check_open()
+            self._open.params.update({k: str(v) for k, v in params.items()})
+            self._after_add()
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._check_open()
+            self._open.tags.update({k: str(v) for k, v in tags.items()})
+            self._after_add()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything logged so far is acknowledged (True) or ``timeout``
+        seconds pass (False)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            self._close_open()
+            self._lock.notify_all()
+            while self._pending():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._lock.wait(0.05 if left is None else min(left, 0.05))
+        return True
+
+    def end(self, status: str = "FINISHED", timeout: float | None = 60.0) -> None:
+        """Flush, then mark the run ``status`` with its end time."""
+        self.flush(timeout)
+        self._stop()
+        _forget(self)
+        self.client.update_run(self.id, status=status, endTime=int(time.time() * 1000))
+        if self._own_client:
+            self.client.close()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.end("FAILED" if exc is not None else "FINISHED")
+
+    # -- the sender --------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TrackingError(f"run {self.id} has ended: start another to log more")
+
+    def _after_add(self) -> None:
+        if self._open.points >= self.batch_points:
+            self._close_open()
+            self._lock.notify_all()
+
+    def _close_open(self) -> None:
+        if self._open:
+            self._queue.append(self._open)
+            self._queued_points += self._open.points
+            self._open = _Batch()
+        # Over the memory bound: the oldest batches go to the spool file.
+        while self._queued_points > self.max_buffer_points and len(self._queue) > 1:
+            oldest = self._queue.popleft()
+            self._queued_points -= oldest.points
+            self._spill(oldest)
+
+    def _spill(self, batch: _Batch) -> None:
+        self.spool.parent.mkdir(parents=True, exist_ok=True)
+        with self.spool.open("a") as f:
+            f.write(json.dumps(batch.body()) + "\n")
+
+    def _pending(self) -> bool:
+        return bool(self._queue or self._sending or self._retry or self.spool.exists())
+
+    def _next(self) -> _Batch | None:
+        """The next batch to send: one that failed, then spooled ones (they are older
+        than those in memory), then the oldest in memory."""
+        if self._retry is not None:
+            batch, self._retry = self._retry, None
+            return batch
+        if self.spool.exists():
+            lines = self.spool.read_text().splitlines()
+            if lines:
+                batch = _Batch.of(json.loads(lines[0]))
+                rest = lines[1:]
+                if rest:
+                    self.spool.write_text("\n".join(rest) + "\n")
+                else:
+                    self.spool.unlink()
+                return batch
+            self.spool.unlink()
+        if self._queue:
+            batch = self._queue.popleft()
+            self._queued_points -= batch.points
+            return batch
+        return None
+
+    def _loop(self) -> None:
+        backoff = 0.1
+        while True:
+            with self._lock:
+                if not self._pending():
+                    self._lock.wait(self.flush_interval)
+                    self._close_open()
+                if self._closed and not self._pending():
+                    return
+                batch = self._next()
+                if batch is None:
+                    continue
+                self._sending = batch.points or 1
+            sent = self._send(batch)
+            with self._lock:
+                self._sending = 0
+                if sent:
+                    self.acked_points += batch.points
+                    backoff = 0.1
+                else:  # it goes first when the server answers again
+                    self._retry = batch
+                    self._close_open()
+                self._lock.notify_all()
+            if not sent:
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _send(self, batch: _Batch) -> bool:
+        """True once the batch is acknowledged or refused for good; False to retry."""
+        try:
+            answer = self.client.http.post(
+                self.client.url(f"/runs/{self.id}/log"), json=batch.body()
+            )
+        except httpx.HTTPError as exc:
+            log.debug("tracking server unreachable, will retry: %s", exc)
+            return False
+        if answer.status_code < 300:
+            return True
+        if 400 <= answer.status_code < 500 and answer.status_code not in (408, 429):
+            try:
+                message = answer.json().get("message", answer.text)
+            except ValueError:
+                message = answer.text
+            self.errors.append(message)
+            log.warning("tracking refused a batch of run %s: %s", self.id, message)
+            return True
+        return False
+
+    def _stop(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+        self._thread.join(timeout=5)
+
+    def _at_exit(self) -> None:
+        if not self._closed:
+            self.flush(timeout=30)
+            self._stop()
+
+
+# -- the module-level API ------------------------------------------------------------------
+
+_active: Run | None = None
+_active_lock = threading.Lock()
+
+
+def start_run(
+    name: str = "",
+    *,
+    group: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    client: TrackingClient | None = None,
+    **options: Any,
+) -> Run:
+    """Start a run (or attach to ``run_id``, or to ``$CNAI_RUN_ID`` inside a workload
+    cnai started) and make it the active one for ``cnai.log_metrics`` and friends."""
+    global _active
+    own = client is None
+    client = client or TrackingClient()
+    run_id = run_id or os.environ.get(RUN_ID_ENV)
+    if run_id:
+        client.get_run(run_id)  # it must exist and be ours
+    else:
+        body: dict[str, Any] = {
+            "name": name,
+            "params": dict(params or {}),
+            "tags": dict(tags or {}),
+        }
+        if group:
+            body["group"] = group
+        run_id = str(client.create_run(**body)["id"])
+    run = Run(client, run_id, own_client=own, **options)
+    if params and os.environ.get(RUN_ID_ENV) == run_id:
+        run.log_params(params)
+    with _active_lock:
+        _active = run
+    return run
+
+
+def _forget(run: Run) -> None:
+    global _active
+    with _active_lock:
+        if _active is run:
+            _active = None
+
+
+def active_run() -> Run:
+    """The active run; inside a workload cnai started, the one it names."""
+    global _active
+    with _active_lock:
+        found = _active
+    if found is None:
+        if not os.environ.get(RUN_ID_ENV):
+            raise TrackingError("no active run: call cnai.start_run() first")
+        found = start_run()
+    return found
+
+
+def log_metrics(metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None) -> None:
+    active_run().log_metrics(metrics, step, timestamp)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    active_run().log_params(params)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    active_run().set_tags(tags)
+
+
+def end_run(status: str = "FINISHED") -> None:
+    global _active
+    with _active_lock:
+        run, _active = _active, None
+    if run is not None:
+        run.end(status)
