@@ -252,7 +252,10 @@ def tracking_routes(store: TrackingStore, api: Any) -> list[BaseRoute]:
 
 
 def route_factory(ctx: RouteContext) -> list[BaseRoute]:
-    """Open the tracking store under the platform's state directory; its routes."""
+    """Open the tracking store under the platform's state directory; its routes (cnai's
+    tracking API and MLflow's)."""
+    from cnai.tracking.mlflow_api import mlflow_routes
+
     store = TrackingStore(ctx.home / "tracking.db", artifact_root=ctx.home / "artifacts")
     ctx.on_close(store.close)
-    return tracking_routes(store, ctx.api)
+    return [*tracking_routes(store, ctx.api), *mlflow_routes(store, ctx.api)]

@@ -1,0 +1,316 @@
+"""MLflow's tracking REST API over cnai's tracking store, for the real ``mlflow`` client.
+
+``mlflow.set_tracking_uri("http://HOST:PORT")`` with ``MLFLOW_TRACKING_TOKEN`` set to a
+cnai token: experiments, runs, params, tags, metrics (one at a time or in batches) and
+metric histories work as against an MLflow server. MLflow's experiments are cnai's run
+groups (not the tuning ``Experiment`` kind). Calls land in the namespace of the token
+(an admin token's is ``default``). Unlike MLflow's server, a batch is not limited to
+1,000 metrics: only the request body limit applies.
+
+Errors use MLflow's shape, ``{"error_code": "INVALID_PARAMETER_VALUE", "message": ...}``,
+with the HTTP status MLflow uses, so the client raises its usual ``MlflowException``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic_core import from_json, to_json
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from cnai.core.errors import ApiError, BadRequest, NotFound
+from cnai.tracking.store import DEFAULT_GROUP, Points, Run, RunGroup, TrackingStore
+
+PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+ADMIN_NAMESPACE = "default"
+RUN_NAME_TAG = "mlflow.runName"
+USER_TAG = "mlflow.user"
+MAX_HISTORY_PAGE = 25_000
+
+_ERROR_CODES = {
+    400: "INVALID_PARAMETER_VALUE",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "RESOURCE_DOES_NOT_EXIST",
+    409: "RESOURCE_ALREADY_EXISTS",
+    413: "INVALID_PARAMETER_VALUE",
+    503: "TEMPORARILY_UNAVAILABLE",
+    507: "TEMPORARILY_UNAVAILABLE",
+}
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(to_json(data), status_code=status, media_type="application/json")
+
+
+def _error(exc: ApiError) -> Response:
+    code = _ERROR_CODES.get(exc.code, "INTERNAL_ERROR")
+    return _json({"error_code": code, "message": exc.message}, exc.code)
+
+
+Handler = Callable[[str, dict[str, Any]], Awaitable[Any]]
+
+
+def mlflow_routes(store: TrackingStore, api: Any) -> list[BaseRoute]:
+    """MLflow's REST endpoints over ``store``, authenticated by ``api``."""
+
+    def namespace_of(request: Request) -> str:
+        principal = api.principal(request)
+        return str(principal.namespace or ADMIN_NAMESPACE)
+
+    def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def call(request: Request) -> Response:
+            try:
+                ns = namespace_of(request)
+                if request.method == "GET":
+                    args: dict[str, Any] = dict(request.query_params)
+                else:
+                    raw = await request.body()
+                    args = from_json(raw) if raw else {}
+                    if not isinstance(args, dict):
+                        raise BadRequest("body: must be a JSON object")
+                return _json(await handler(ns, args))
+            except ApiError as exc:
+                return _error(exc)
+            except ValueError as exc:
+                return _error(BadRequest(f"body: not valid JSON ({exc})"))
+
+        return call
+
+    async def group_of(ns: str, experiment_id: Any) -> RunGroup:
+        if experiment_id in (None, "", "0", 0):
+            return await store.default_group(ns)
+        try:
+            return await store.group(ns, id=int(experiment_id))
+        except (TypeError, ValueError):
+            raise NotFound(f"experiment {experiment_id!r} does not exist") from None
+
+    async def run_of(ns: str, args: dict[str, Any]) -> Run:
+        run_id = args.get("run_id") or args.get("run_uuid")
+        if not isinstance(run_id, str) or not run_id:
+            raise BadRequest("run_id: required")
+        return await store.get_run(ns, run_id)
+
+    # -- experiments -------------------------------------------------------------------
+
+    async def create_experiment(ns: str, args: dict[str, Any]) -> Any:
+        name = args.get("name")
+        if not isinstance(name, str) or not name:
+            raise BadRequest("name: an experiment needs a name")
+        tags = {t["key"]: t["value"] for t in args.get("tags") or []}
+        group = await store.create_group(ns, name, tags)
+        return {"experiment_id": str(group.id)}
+
+    async def get_experiment(ns: str, args: dict[str, Any]) -> Any:
+        return {"experiment": experiment_json(await group_of(ns, args.get("experiment_id")))}
+
+    async def get_experiment_by_name(ns: str, args: dict[str, Any]) -> Any:
+        name = args.get("experiment_name")
+        if name == DEFAULT_GROUP:
+            return {"experiment": experiment_json(await store.default_group(ns))}
+        try:
+            group = await store.group(ns, name=str(name))
+        except NotFound:
+            raise NotFound(f"Could not find experiment with name '{name}'") from None
+        return {"experiment": experiment_json(group)}
+
+    async def search_experiments(ns: str, args: dict[str, Any]) -> Any:
+        await store.default_group(ns)
+        groups = await store.list_groups(ns)
+        return {"experiments": [experiment_json(g) for g in groups]}
+
+    # -- runs --------------------------------------------------------------------------
+
+    async def create_run(ns: str, args: dict[str, Any]) -> Any:
+        group = await group_of(ns, args.get("experiment_id"))
+        tags = {t["key"]: t["value"] for t in args.get("tags") or []}
+        name = args.get("run_name") or tags.get(RUN_NAME_TAG) or ""
+        if args.get("user_id"):
+            tags.setdefault(USER_TAG, str(args["user_id"]))
+        run = await store.create_run(
+            ns, group_id=group.id, name=str(name), tags=tags, start_ms=_int(args, "start_time")
+        )
+        if RUN_NAME_TAG not in tags:
+            await store.log(ns, run.id, tags={RUN_NAME_TAG: run.name})
+            run = await store.get_run(ns, run.id)
+        return {"run": run_json(run)}
+
+    async def get_run(ns: str, args: dict[str, Any]) -> Any:
+        return {"run": run_json(await run_of(ns, args))}
+
+    async def update_run(ns: str, args: dict[str, Any]) -> Any:
+        run = await run_of(ns, args)
+        name = args.get("run_name")
+        updated = await store.update_run(
+            ns, run.id, status=args.get("status"), end_ms=_int(args, "end_time"), name=name
+        )
+        if name:
+            await store.log(ns, run.id, tags={RUN_NAME_TAG: str(name)})
+        return {"run_info": run_json(updated)["info"]}
+
+    async def delete_run(ns: str, args: dict[str, Any]) -> Any:
+        run = await run_of(ns, args)
+        await store.update_run(ns, run.id, status="KILLED")
+        return {}
+
+    async def log_batch(ns: str, args: dict[str, Any]) -> Any:
+        run_id = args.get("run_id")
+        if not isinstance(run_id, str) or not run_id:
+            raise BadRequest("run_id: required")
+        await store.log(
+            ns,
+            run_id,
+            metrics=metrics_of(args.get("metrics") or []),
+            params={p["key"]: p["value"] for p in args.get("params") or []},
+            tags={t["key"]: t["value"] for t in args.get("tags") or []},
+        )
+        return {}
+
+    async def log_metric(ns: str, args: dict[str, Any]) -> Any:
+        return await log_batch(
+            ns, {"run_id": args.get("run_id") or args.get("run_uuid"), "metrics": [args]}
+        )
+
+    async def log_param(ns: str, args: dict[str, Any]) -> Any:
+        run = await run_of(ns, args)
+        await store.log(ns, run.id, params={str(args.get("key")): str(args.get("value", ""))})
+        return {}
+
+    async def set_tag(ns: str, args: dict[str, Any]) -> Any:
+        run = await run_of(ns, args)
+        await store.log(ns, run.id, tags={str(args.get("key")): str(args.get("value", ""))})
+        return {}
+
+    async def search_runs(ns: str, args: dict[str, Any]) -> Any:
+        ids = args.get("experiment_ids") or []
+        groups = [(await group_of(ns, e)).id for e in ids] if ids else None
+        limit = int(args.get("max_results") or 1000)
+        offset = int(args.get("page_token") or 0)
+        runs = await store.list_runs(ns, group_ids=groups, limit=limit, offset=offset)
+        out: dict[str, Any] = {"runs": [run_json(r) for r in runs]}
+        if len(runs) == limit:
+            out["next_page_token"] = str(offset + limit)
+        return out
+
+    async def metric_history(ns: str, args: dict[str, Any]) -> Any:
+        run = await run_of(ns, args)
+        key = args.get("metric_key")
+        if not isinstance(key, str) or not key:
+            raise BadRequest("metric_key: required")
+        points = await store.history(ns, run.id, key)
+        start = int(args.get("page_token") or 0)
+        size = int(args.get("max_results") or len(points) or 1)
+        end = min(len(points), start + size)
+        out: dict[str, Any] = {"metrics": history_json(key, points, start, end)}
+        if end < len(points):
+            out["next_page_token"] = str(end)
+        return out
+
+    handlers: dict[str, tuple[Handler, list[str]]] = {
+        "/experiments/create": (create_experiment, ["POST"]),
+        "/experiments/get": (get_experiment, ["GET"]),
+        "/experiments/get-by-name": (get_experiment_by_name, ["GET"]),
+        "/experiments/search": (search_experiments, ["GET", "POST"]),
+        "/runs/create": (create_run, ["POST"]),
+        "/runs/get": (get_run, ["GET"]),
+        "/runs/update": (update_run, ["POST"]),
+        "/runs/delete": (delete_run, ["POST"]),
+        "/runs/log-batch": (log_batch, ["POST"]),
+        "/runs/log-metric": (log_metric, ["POST"]),
+        "/runs/log-parameter": (log_param, ["POST"]),
+        "/runs/set-tag": (set_tag, ["POST"]),
+        "/runs/search": (search_runs, ["POST"]),
+        "/metrics/get-history": (metric_history, ["GET"]),
+    }
+    return [
+        Route(prefix + path, endpoint(handler), methods=methods)
+        for prefix in PREFIXES
+        for path, (handler, methods) in handlers.items()
+    ]
+
+
+# -- MLflow's JSON ---------------------------------------------------------------------
+
+
+def _int(args: dict[str, Any], field: str) -> int | None:
+    value = args.get(field)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{field}: must be an integer (milliseconds)") from None
+
+
+def metrics_of(items: list[dict[str, Any]]) -> dict[str, Points]:
+    """MLflow's list of ``{key, value, timestamp, step}`` as points per key."""
+    columns: dict[str, tuple[list[Any], list[Any], list[Any]]] = defaultdict(lambda: ([], [], []))
+    for i, m in enumerate(items):
+        if not isinstance(m, dict) or "key" not in m or "value" not in m:
+            raise BadRequest(f"metrics[{i}]: needs a key and a value")
+        steps, values, stamps = columns[str(m["key"])]
+        steps.append(m.get("step") or 0)
+        values.append(_number(m["value"]))
+        stamps.append(m.get("timestamp") or 0)
+    return {k: Points.of(k, s, v, t) for k, (s, v, t) in columns.items()}
+
+
+def _number(value: Any) -> float:
+    # The client writes NaN and infinities as strings; they are refused by Points.of.
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise BadRequest(f"metric value {value!r}: not a number") from None
+    return float(value)
+
+
+def experiment_json(group: RunGroup) -> dict[str, Any]:
+    return {
+        "experiment_id": str(group.id),
+        "name": group.name,
+        "artifact_location": "",
+        "lifecycle_stage": group.lifecycle,
+        "creation_time": group.created_ms,
+        "last_update_time": group.created_ms,
+        "tags": [{"key": k, "value": v} for k, v in group.tags.items()],
+    }
+
+
+def run_json(run: Run) -> dict[str, Any]:
+    info = {
+        "run_id": run.id,
+        "run_uuid": run.id,
+        "run_name": run.name,
+        "experiment_id": str(run.group_id),
+        "user_id": run.tags.get(USER_TAG, ""),
+        "status": run.status,
+        "start_time": run.start_ms,
+        "artifact_uri": run.artifact_uri,
+        "lifecycle_stage": run.lifecycle,
+    }
+    if run.end_ms is not None:
+        info["end_time"] = run.end_ms
+    data = {
+        "metrics": [
+            {"key": k, "value": m.value, "timestamp": m.timestamp, "step": m.step}
+            for k, m in run.latest.items()
+        ],
+        "params": [{"key": k, "value": v} for k, v in run.params.items()],
+        "tags": [{"key": k, "value": v} for k, v in run.tags.items()],
+    }
+    return {"info": info, "data": data, "inputs": {}}
+
+
+def history_json(key: str, points: Points, start: int, end: int) -> list[dict[str, Any]]:
+    values = points.values[start:end].tolist()
+    steps = points.steps[start:end].tolist()
+    stamps = points.timestamps[start:end].tolist()
+    return [
+        {"key": key, "value": v, "timestamp": t, "step": s}
+        for v, t, s in zip(values, stamps, steps, strict=True)
+    ]
