@@ -15,6 +15,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 from cnai import Client
+from cnai.tracking.api import Model, ModelVersion
 
 
 @pytest.fixture
@@ -123,3 +124,43 @@ def test_calls_land_in_the_namespace_of_the_token(
     base = f"{platform.url}/apis/tracking.cnai.io/v1/namespaces"
     assert httpx.get(f"{base}/{namespace}/runs/{run_id}", headers=headers).status_code == 200
     assert httpx.get(f"{base}/default/runs/{run_id}", headers=headers).status_code == 404
+
+
+def test_the_model_registry_through_the_mlflow_client(mlflow_client: Any, client: Client) -> None:
+    """Registered models, versions, tags and aliases; an MLflow name that is no resource
+    name is kept as the display name; models:/ URIs resolve to the versions."""
+    name = f"Fraud Detector {id(mlflow_client)}"
+    run_id = mlflow_client.create_run("0").info.run_id
+    assert mlflow_client.create_registered_model(name, tags={"team": "risk"}).name == name
+    v1 = mlflow_client.create_model_version(name, source="file:///models/a", run_id=run_id)
+    v2 = mlflow_client.create_model_version(name, source="file:///models/b", run_id=run_id)
+    assert (v1.version, v2.version) == ("1", "2")
+    mlflow_client.set_registered_model_alias(name, "champion", "1")
+    assert mlflow_client.get_model_version_by_alias(name, "champion").source == "file:///models/a"
+    assert mlflow_client.get_registered_model(name).aliases == {"champion": "1"}
+    assert [v.version for v in mlflow_client.search_model_versions(f"name='{name}'")] == [
+        "1",
+        "2",
+    ]
+    mlflow_client.set_model_version_tag(name, "2", "stage", "canary")
+    assert mlflow_client.get_model_version(name, "2").tags == {"stage": "canary"}
+    assert mlflow_client.get_model_version_download_uri(name, "2") == "file:///models/b"
+
+    # The same registry, as resources.
+    models = [m for m in client.list(Model, "default").items if m.spec.display_name == name]
+    assert len(models) == 1
+    resource = models[0].metadata.name
+    assert resource.startswith("fraud-detector-")
+    assert models[0].status.latest_version == 2
+    version = client.get(ModelVersion, f"{resource}-v2", "default")
+    assert (version.spec.source, version.spec.run_id) == ("file:///models/b", run_id)
+
+    with pytest.raises(MlflowException) as err:
+        mlflow_client.set_registered_model_alias(name, "latest", "1")
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert "reserved" in str(err.value)
+    with pytest.raises(MlflowException) as err:
+        mlflow_client.create_registered_model(name)
+    assert err.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    mlflow_client.delete_registered_model_alias(name, "champion")
+    assert mlflow_client.get_registered_model(name).aliases == {}

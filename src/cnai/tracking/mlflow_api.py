@@ -1,11 +1,12 @@
-"""MLflow's tracking REST API over cnai's tracking store, for the real ``mlflow`` client.
+"""MLflow's tracking and model registry REST API, for the real ``mlflow`` client.
 
 ``mlflow.set_tracking_uri("http://HOST:PORT")`` with ``MLFLOW_TRACKING_TOKEN`` set to a
 cnai token: experiments, runs, params, tags, metrics (one at a time or in batches) and
-metric histories work as against an MLflow server. MLflow's experiments are cnai's run
-groups (not the tuning ``Experiment`` kind). Calls land in the namespace of the token
-(an admin token's is ``default``). Unlike MLflow's server, a batch is not limited to
-1,000 metrics: only the request body limit applies.
+metric histories work as against an MLflow server; so do registered models, versions,
+tags and aliases, stored as ``Model`` and ``ModelVersion`` resources. MLflow's
+experiments are cnai's run groups (not the tuning ``Experiment`` kind). Calls land in
+the namespace of the token (an admin token's is ``default``). Unlike MLflow's server, a
+batch is not limited to 1,000 metrics: only the request body limit applies.
 
 Errors use MLflow's shape, ``{"error_code": "INVALID_PARAMETER_VALUE", "message": ...}``,
 with the HTTP status MLflow uses, so the client raises its usual ``MlflowException``.
@@ -13,8 +14,10 @@ with the HTTP status MLflow uses, so the client raises its usual ``MlflowExcepti
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from pydantic_core import from_json, to_json
@@ -22,7 +25,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cnai.core.errors import ApiError, BadRequest, NotFound
+from cnai.core.errors import AlreadyExists, ApiError, BadRequest, NotFound
+from cnai.tracking import registry
+from cnai.tracking.api import Model, ModelVersion
 from cnai.tracking.store import DEFAULT_GROUP, Points, Run, RunGroup, TrackingStore
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
@@ -38,6 +43,7 @@ _ERROR_CODES = {
     404: "RESOURCE_DOES_NOT_EXIST",
     409: "RESOURCE_ALREADY_EXISTS",
     413: "INVALID_PARAMETER_VALUE",
+    422: "INVALID_PARAMETER_VALUE",
     503: "TEMPORARILY_UNAVAILABLE",
     507: "TEMPORARILY_UNAVAILABLE",
 }
@@ -210,7 +216,161 @@ def mlflow_routes(store: TrackingStore, api: Any) -> list[BaseRoute]:
             out["next_page_token"] = str(end)
         return out
 
+    # -- the model registry (Model and ModelVersion resources) --------------------------
+
+    service = api.service
+
+    async def model_named(ns: str, args: dict[str, Any]) -> Model:
+        name = args.get("name")
+        if not isinstance(name, str) or not name:
+            raise BadRequest("name: the registered model's name is required")
+        return await registry.find_model(service, ns, name)
+
+    async def version_of(ns: str, args: dict[str, Any]) -> tuple[Model, ModelVersion]:
+        model = await model_named(ns, args)
+        try:
+            number = int(args.get("version") or 0)
+        except (TypeError, ValueError):
+            raise BadRequest("version: must be a version number") from None
+        uri = f"models:/{model.metadata.name}/{number}"
+        return model, await registry.resolve(service, ns, uri)
+
+    async def model_json(ns: str, model: Model) -> dict[str, Any]:
+        versions = await registry.versions_of(service, ns, model)
+        return registered_model_json(model, versions[-1:] if versions else [])
+
+    async def create_model(ns: str, args: dict[str, Any]) -> Any:
+        display = args.get("name")
+        if not isinstance(display, str) or not display:
+            raise BadRequest("name: a registered model needs a name")
+        name = registry.resource_name(display)
+        body = {
+            "apiVersion": "cnai.io/v1alpha1",
+            "kind": "Model",
+            "metadata": {"name": name},
+            "spec": {
+                "displayName": "" if name == display else display,
+                "description": str(args.get("description") or ""),
+                "tags": {t["key"]: str(t["value"]) for t in args.get("tags") or []},
+            },
+        }
+        try:
+            created = await service.create("models", body, ns)
+        except AlreadyExists:
+            raise AlreadyExists(f"Registered Model (name={display}) already exists.") from None
+        return {"registered_model": registered_model_json(Model.model_validate(created), [])}
+
+    async def get_model(ns: str, args: dict[str, Any]) -> Any:
+        return {"registered_model": await model_json(ns, await model_named(ns, args))}
+
+    async def search_models(ns: str, args: dict[str, Any]) -> Any:
+        listed = await service.list("models", ns)
+        models = [Model.model_validate(o) for o in listed.items]
+        return {"registered_models": [await model_json(ns, m) for m in models]}
+
+    async def update_model(ns: str, args: dict[str, Any]) -> Any:
+        model = await model_named(ns, args)
+        if "description" in args:
+            model.spec.description = str(args["description"] or "")
+        updated = await service.update("models", model.to_dict(), ns, model.metadata.name)
+        return {"registered_model": await model_json(ns, Model.model_validate(updated))}
+
+    async def delete_model(ns: str, args: dict[str, Any]) -> Any:
+        model = await model_named(ns, args)
+        for version in await registry.versions_of(service, ns, model):
+            await service.delete("modelversions", ns, version.metadata.name)
+        await service.delete("models", ns, model.metadata.name)
+        return {}
+
+    async def set_model_tag(ns: str, args: dict[str, Any]) -> Any:
+        model = await model_named(ns, args)
+        model.spec.tags[str(args.get("key"))] = str(args.get("value", ""))
+        await service.update("models", model.to_dict(), ns, model.metadata.name)
+        return {}
+
+    async def create_version(ns: str, args: dict[str, Any]) -> Any:
+        model = await model_named(ns, args)
+        source = args.get("source")
+        if not isinstance(source, str) or not source:
+            raise BadRequest("source: the URI of the version's artifacts is required")
+        spec = {
+            "source": source,
+            "runId": str(args.get("run_id") or ""),
+            "description": str(args.get("description") or ""),
+            "tags": {t["key"]: str(t["value"]) for t in args.get("tags") or []},
+            "format": "mlflow",
+        }
+        version = await registry.create_version(service, ns, model, spec)
+        return {"model_version": model_version_json(model, version)}
+
+    async def get_version(ns: str, args: dict[str, Any]) -> Any:
+        model, version = await version_of(ns, args)
+        return {"model_version": model_version_json(model, version)}
+
+    async def download_uri(ns: str, args: dict[str, Any]) -> Any:
+        _, version = await version_of(ns, args)
+        return {"artifact_uri": version.spec.source}
+
+    async def search_versions(ns: str, args: dict[str, Any]) -> Any:
+        wanted = re.search(r"name\s*=\s*'([^']*)'", str(args.get("filter") or ""))
+        listed = await service.list("models", ns)
+        models = [Model.model_validate(o) for o in listed.items]
+        if wanted is not None:
+            models = [m for m in models if wanted[1] in (m.display, m.metadata.name)]
+        out = []
+        for model in models:
+            for version in await registry.versions_of(service, ns, model):
+                out.append(model_version_json(model, version))
+        return {"model_versions": out}
+
+    async def latest_versions(ns: str, args: dict[str, Any]) -> Any:
+        model = await model_named(ns, args)
+        versions = await registry.versions_of(service, ns, model)
+        return {"model_versions": [model_version_json(model, v) for v in versions[-1:]]}
+
+    async def set_version_tag(ns: str, args: dict[str, Any]) -> Any:
+        _, version = await version_of(ns, args)
+        version.spec.tags[str(args.get("key"))] = str(args.get("value", ""))
+        await service.update("modelversions", version.to_dict(), ns, version.metadata.name)
+        return {}
+
+    async def alias(ns: str, args: dict[str, Any]) -> Any:
+        model = await model_named(ns, args)
+        name = str(args.get("alias") or "")
+        if "version" in args:  # set
+            _, version = await version_of(ns, args)
+            model.spec.aliases[name] = version.spec.version
+            await service.update("models", model.to_dict(), ns, model.metadata.name)
+            return {}
+        if name not in model.spec.aliases:
+            raise NotFound(f"Registered model alias {name} not found.")
+        return {"model_version": model_version_json(
+            model, await registry.resolve(service, ns, f"models:/{model.metadata.name}@{name}")
+        )}  # fmt: skip
+
+    async def delete_alias(ns: str, args: dict[str, Any]) -> Any:
+        model = await model_named(ns, args)
+        model.spec.aliases.pop(str(args.get("alias") or ""), None)
+        await service.update("models", model.to_dict(), ns, model.metadata.name)
+        return {}
+
+    async def alias_route(request: Request) -> Response:
+        handler = delete_alias if request.method == "DELETE" else alias
+        return await endpoint(handler)(request)
+
     handlers: dict[str, tuple[Handler, list[str]]] = {
+        "/registered-models/create": (create_model, ["POST"]),
+        "/registered-models/get": (get_model, ["GET"]),
+        "/registered-models/search": (search_models, ["GET", "POST"]),
+        "/registered-models/update": (update_model, ["PATCH", "POST"]),
+        "/registered-models/delete": (delete_model, ["DELETE"]),
+        "/registered-models/set-tag": (set_model_tag, ["POST"]),
+        "/registered-models/get-latest-versions": (latest_versions, ["GET", "POST"]),
+        "/model-versions/create": (create_version, ["POST"]),
+        "/model-versions/get": (get_version, ["GET"]),
+        "/model-versions/search": (search_versions, ["GET", "POST"]),
+        "/model-versions/set-tag": (set_version_tag, ["POST"]),
+        "/model-versions/get-download-uri": (download_uri, ["GET"]),
         "/experiments/create": (create_experiment, ["POST"]),
         "/experiments/get": (get_experiment, ["GET"]),
         "/experiments/get-by-name": (get_experiment_by_name, ["GET"]),
@@ -226,11 +386,16 @@ def mlflow_routes(store: TrackingStore, api: Any) -> list[BaseRoute]:
         "/runs/search": (search_runs, ["POST"]),
         "/metrics/get-history": (metric_history, ["GET"]),
     }
-    return [
+    routes: list[BaseRoute] = [
         Route(prefix + path, endpoint(handler), methods=methods)
         for prefix in PREFIXES
         for path, (handler, methods) in handlers.items()
     ]
+    routes += [
+        Route(prefix + "/registered-models/alias", alias_route, methods=["GET", "POST", "DELETE"])
+        for prefix in PREFIXES
+    ]
+    return routes
 
 
 # -- MLflow's JSON ---------------------------------------------------------------------
@@ -304,6 +469,40 @@ def run_json(run: Run) -> dict[str, Any]:
         "tags": [{"key": k, "value": v} for k, v in run.tags.items()],
     }
     return {"info": info, "data": data, "inputs": {}}
+
+
+def _ms(when: datetime | None) -> int:
+    return int(when.timestamp() * 1000) if when is not None else 0
+
+
+def registered_model_json(model: Model, latest: list[ModelVersion]) -> dict[str, Any]:
+    created = _ms(model.metadata.creation_timestamp)
+    return {
+        "name": model.display,
+        "creation_timestamp": created,
+        "last_updated_timestamp": created,
+        "description": model.spec.description,
+        "latest_versions": [model_version_json(model, v) for v in latest],
+        "tags": [{"key": k, "value": v} for k, v in model.spec.tags.items()],
+        "aliases": [{"alias": a, "version": str(n)} for a, n in model.spec.aliases.items()],
+    }
+
+
+def model_version_json(model: Model, version: ModelVersion) -> dict[str, Any]:
+    created = _ms(version.metadata.creation_timestamp)
+    number = version.spec.version
+    return {
+        "name": model.display,
+        "version": str(number),
+        "creation_timestamp": created,
+        "last_updated_timestamp": created,
+        "description": version.spec.description,
+        "source": version.spec.source,
+        "run_id": version.spec.run_id,
+        "status": "READY",
+        "tags": [{"key": k, "value": v} for k, v in version.spec.tags.items()],
+        "aliases": [a for a, n in model.spec.aliases.items() if n == number],
+    }
 
 
 def history_json(key: str, points: Points, start: int, end: int) -> list[dict[str, Any]]:
