@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from cnai.core.config import ConfigError
 from cnai.core.errors import ApiError, Forbidden, Unauthorized
+from cnai.tracking.sdk import TrackingError
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -40,6 +41,9 @@ def run_cli(app: typer.Typer, args: list[str] | None = None) -> int:
         print_api_error(exc)
         return 1
     except ConfigError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
+        return 1
+    except TrackingError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 1
     except typer.Exit as exc:

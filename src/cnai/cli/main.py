@@ -6,7 +6,17 @@ import sys
 
 import typer
 
-from cnai.cli import apply, create, delete, describe, get, logs, platform_cmds, simulate
+from cnai.cli import (
+    apply,
+    create,
+    delete,
+    describe,
+    get,
+    logs,
+    platform_cmds,
+    simulate,
+    tracking_cmds,
+)
 
 app = typer.Typer(
     name="cnai",
@@ -20,6 +30,7 @@ platform_cmds.register(app)
 for module in (create, get, apply, delete, describe, logs):
     module.register(app)
 simulate.register(app)
+tracking_cmds.register(app)
 
 
 def main() -> None:

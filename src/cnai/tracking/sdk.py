@@ -107,6 +107,12 @@ class TrackingClient:
     def close(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> TrackingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def url(self, path: str) -> str:
         return f"{API}/{self.namespace}{path}"
 
