@@ -158,3 +158,21 @@ def test_the_run_picked_up_from_the_environment(
     cnai.end_run()
     assert tracking.history(run_id, "loss")["steps"] == [7]
     assert httpx.get(f"{platform.url}/readyz", timeout=5).status_code == 200
+
+
+def test_a_batch_over_the_servers_body_limit_is_split_not_lost(
+    tracking: TrackingClient, tmp_path: Path
+) -> None:
+    """The server refuses bodies over 3 MiB (413); the SDK sends such a batch in halves,
+    so a user never splits around the limit."""
+    run_id = tracking.create_run(name="big-batch")["id"]
+    run = Run(tracking, run_id, batch_points=10_000_000, flush_interval=60, spool_dir=tmp_path)
+    total = 200_000  # about 8 MB of JSON in one batch
+    for step in range(total // 2):
+        run.log_metrics({"a": step * 1.000001, "b": -step * 1.000001}, step=step)
+    assert run.flush(timeout=120)
+    run.end()
+    assert run.errors == []
+    assert run.acked_points == total
+    for key in ("a", "b"):
+        assert tracking.history(run_id, key)["steps"] == list(range(total // 2))

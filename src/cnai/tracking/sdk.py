@@ -82,6 +82,21 @@ class _Batch:
     def __bool__(self) -> bool:
         return bool(self.points or self.params or self.tags)
 
+    def halves(self) -> tuple[_Batch, _Batch]:
+        """The batch split in two of about half the points each (params and tags go
+        with the first); their ids are derived from this one's."""
+        first = _Batch(params=self.params, tags=self.tags, id=f"{self.id}a")
+        second = _Batch(id=f"{self.id}b")
+        half = self.points // 2
+        for key, columns in self.metrics.items():
+            n = len(columns["values"])
+            take = min(n, max(0, half - first.points))
+            for target, part in ((first, slice(0, take)), (second, slice(take, n))):
+                if part.stop - part.start:
+                    target.metrics[key] = {c: v[part] for c, v in columns.items()}
+                    target.points += part.stop - part.start
+        return first, second
+
 
 class TrackingClient:
     """The tracking API over HTTP (synchronous), with the ``cnai`` command's config."""
@@ -343,6 +358,11 @@ class Run:
             return False
         if answer.status_code < 300:
             return True
+        if answer.status_code == 413 and batch.points > 1:
+            # Over the server's body limit: send it in halves (ids derived from the
+            # batch's, so a resend after a lost answer is still applied once).
+            first, second = batch.halves()
+            return self._send(first) and self._send(second)
         if 400 <= answer.status_code < 500 and answer.status_code not in (408, 429):
             try:
                 message = answer.json().get("message", answer.text)
