@@ -2,8 +2,8 @@
 
 The public SDK surface: ``cnai.Client`` and ``cnai.AsyncClient`` talk to a running
 platform (``cnai up``) using the same config file as the ``cnai`` command;
-``cnai.start_run()``, ``cnai.log_metrics()``, ``cnai.log_params()``, ``cnai.set_tags()``
-and ``cnai.end_run()`` log runs to its tracking store without blocking (see
+``cnai.start_run()``, ``cnai.log_metrics()``, ``cnai.log_params()``, ``cnai.set_tags()``,
+``cnai.log_artifact()`` and ``cnai.end_run()`` log runs to its tracking store without blocking (see
 :mod:`cnai.tracking.sdk`).
 """
 
@@ -11,6 +11,7 @@ from cnai.core.client import AsyncClient, Client
 from cnai.tracking.sdk import (
     active_run,
     end_run,
+    log_artifact,
     log_metrics,
     log_params,
     set_tags,
@@ -24,6 +25,7 @@ __all__ = [
     "__version__",
     "active_run",
     "end_run",
+    "log_artifact",
     "log_metrics",
     "log_params",
     "set_tags",

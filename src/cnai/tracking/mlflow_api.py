@@ -22,15 +22,21 @@ from typing import Any
 
 from pydantic_core import from_json, to_json
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from cnai.core.auth import authorize
 from cnai.core.errors import AlreadyExists, ApiError, BadRequest, NotFound
 from cnai.tracking import registry
 from cnai.tracking.api import Model, ModelVersion
+from cnai.tracking.artifacts import ArtifactStore
 from cnai.tracking.store import DEFAULT_GROUP, Points, Run, RunGroup, TrackingStore
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+ARTIFACT_PREFIXES = (
+    "/api/2.0/mlflow-artifacts/artifacts",
+    "/ajax-api/2.0/mlflow-artifacts/artifacts",
+)
 ADMIN_NAMESPACE = "default"
 RUN_NAME_TAG = "mlflow.runName"
 USER_TAG = "mlflow.user"
@@ -61,8 +67,8 @@ def _error(exc: ApiError) -> Response:
 Handler = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 
-def mlflow_routes(store: TrackingStore, api: Any) -> list[BaseRoute]:
-    """MLflow's REST endpoints over ``store``, authenticated by ``api``."""
+def mlflow_routes(store: TrackingStore, files: ArtifactStore, api: Any) -> list[BaseRoute]:
+    """MLflow's REST endpoints over ``store`` and ``files``, authenticated by ``api``."""
 
     def namespace_of(request: Request) -> str:
         principal = api.principal(request)
@@ -358,7 +364,13 @@ def mlflow_routes(store: TrackingStore, api: Any) -> list[BaseRoute]:
         handler = delete_alias if request.method == "DELETE" else alias
         return await endpoint(handler)(request)
 
+    async def search_logged_models(ns: str, args: dict[str, Any]) -> Any:
+        # MLflow 3's "logged models" are not kept by cnai (its registry is Model and
+        # ModelVersion); the client searches them when listing a run's sub-directory.
+        return {"models": []}
+
     handlers: dict[str, tuple[Handler, list[str]]] = {
+        "/logged-models/search": (search_logged_models, ["POST"]),
         "/registered-models/create": (create_model, ["POST"]),
         "/registered-models/get": (get_model, ["GET"]),
         "/registered-models/search": (search_models, ["GET", "POST"]),
@@ -386,6 +398,48 @@ def mlflow_routes(store: TrackingStore, api: Any) -> list[BaseRoute]:
         "/runs/search": (search_runs, ["POST"]),
         "/metrics/get-history": (metric_history, ["GET"]),
     }
+    # -- the artifact proxy: mlflow-artifacts:/NAMESPACE/RUN_ID/artifacts/PATH ---------
+
+    def artifact_target(request: Request, path: str, verb: str) -> tuple[str, str, str]:
+        parts = path.strip("/").split("/", 3)
+        if len(parts) < 3 or parts[2] != "artifacts":
+            raise NotFound(f"artifact path {path!r}: not NAMESPACE/RUN_ID/artifacts/...")
+        ns, run_id = parts[0], parts[1]
+        authorize(api.principal(request), namespace=ns, namespaced=True, plural="runs", verb=verb)
+        return ns, run_id, parts[3] if len(parts) == 4 else ""
+
+    async def artifact(request: Request) -> Response:
+        try:
+            path = request.path_params["path"]
+            if request.method == "PUT":
+                ns, run_id, rel = artifact_target(request, path, "update")
+                await store.get_run(ns, run_id)
+                await files.put(ns, run_id, rel, request.stream())
+                return _json({})
+            ns, run_id, rel = artifact_target(request, path, "get")
+            await store.get_run(ns, run_id)
+            return FileResponse(files.file(ns, run_id, rel))
+        except ApiError as exc:
+            return _error(exc)
+
+    async def list_artifacts(request: Request) -> Response:
+        try:
+            ns, run_id, rel = artifact_target(request, request.query_params.get("path", ""), "get")
+            await store.get_run(ns, run_id)
+            entries = files.list(ns, run_id, rel)
+        except ApiError as exc:
+            return _error(exc)
+        base = f"{rel.strip('/')}/" if rel.strip("/") else ""
+        return _json(
+            {
+                "files": [
+                    {"path": e.path.removeprefix(base), "is_dir": e.is_dir}
+                    | ({} if e.is_dir else {"file_size": e.size})
+                    for e in entries
+                ]
+            }
+        )
+
     routes: list[BaseRoute] = [
         Route(prefix + path, endpoint(handler), methods=methods)
         for prefix in PREFIXES
@@ -395,6 +449,9 @@ def mlflow_routes(store: TrackingStore, api: Any) -> list[BaseRoute]:
         Route(prefix + "/registered-models/alias", alias_route, methods=["GET", "POST", "DELETE"])
         for prefix in PREFIXES
     ]
+    for prefix in ARTIFACT_PREFIXES:
+        routes.append(Route(prefix, list_artifacts, methods=["GET"]))
+        routes.append(Route(prefix + "/{path:path}", artifact, methods=["GET", "PUT"]))
     return routes
 
 
@@ -455,7 +512,8 @@ def run_json(run: Run) -> dict[str, Any]:
         "user_id": run.tags.get(USER_TAG, ""),
         "status": run.status,
         "start_time": run.start_ms,
-        "artifact_uri": run.artifact_uri,
+        # Served by the artifact proxy below, which the client finds from this URI.
+        "artifact_uri": f"mlflow-artifacts:/{run.namespace}/{run.id}/artifacts",
         "lifecycle_stage": run.lifecycle,
     }
     if run.end_ms is not None:

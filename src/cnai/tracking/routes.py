@@ -15,6 +15,9 @@ Under ``/apis/tracking.cnai.io/v1/namespaces/{ns}``:
 - ``runs/{id}/metrics/{key}``: ``GET`` the history, as the same columns.
 - ``metrics:history``: ``POST {"key", "runs": [ids]}`` the histories of one metric for
   many runs in one request (for comparing runs).
+- ``runs/{id}/artifacts/{path}``: ``PUT`` a file (streamed; up to 20 GiB, beyond the
+  API's body limit), ``GET`` it back, or list a directory (``GET runs/{id}/artifacts``
+  lists the root).
 
 Times are milliseconds since 1970. Errors are the API's usual JSON errors with the field
 and the rule (``metrics[loss].values[3]: nan is not a finite number ...``).
@@ -27,12 +30,13 @@ from typing import Any
 
 from pydantic_core import from_json, to_json
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cnai.core.auth import authorize
-from cnai.core.errors import BadRequest
+from cnai.core.errors import BadRequest, NotFound
 from cnai.core.server.extensions import RouteContext
+from cnai.tracking.artifacts import MAX_ARTIFACT_BYTES, UPLOAD_PATHS, ArtifactStore
 from cnai.tracking.store import Owner, Points, Run, RunGroup, TrackingStore
 
 GROUP = "tracking.cnai.io"
@@ -133,8 +137,9 @@ def group_json(group: RunGroup) -> dict[str, Any]:
     }
 
 
-def tracking_routes(store: TrackingStore, api: Any) -> list[BaseRoute]:
-    """The routes, over ``store``, authenticated by ``api`` (the resource API server)."""
+def tracking_routes(store: TrackingStore, files: ArtifactStore, api: Any) -> list[BaseRoute]:
+    """The routes, over ``store`` and ``files``, authenticated by ``api`` (the resource
+    API server)."""
 
     def allow(request: Request, verb: str, plural: str = "runs") -> str:
         ns: str = request.path_params["ns"]
@@ -241,7 +246,28 @@ def tracking_routes(store: TrackingStore, api: Any) -> list[BaseRoute]:
         found = await store.histories(ns, run_ids, key)
         return _json({"key": key, "runs": {r: points_json(p) for r, p in found.items()}})
 
+    async def artifacts(request: Request) -> Response:
+        run_id, rel = request.path_params["id"], request.path_params.get("path", "")
+        if request.method == "PUT":
+            ns = allow(request, "update")
+            await store.get_run(ns, run_id)  # it exists, in this namespace
+            size = await files.put(ns, run_id, rel, request.stream())
+            return _json({"path": rel, "size": size}, 201)
+        ns = allow(request, "get")
+        await store.get_run(ns, run_id)
+        target = files.path(ns, run_id, rel)
+        if target.is_file():
+            return FileResponse(target)
+        if rel and not target.is_dir():
+            raise NotFound(f"artifact {rel!r} not found in run {run_id}")
+        entries = files.list(ns, run_id, rel)
+        return _json(
+            {"files": [{"path": e.path, "isDir": e.is_dir, "size": e.size} for e in entries]}
+        )
+
     return [
+        Route(PREFIX + "/runs/{id}/artifacts", artifacts, methods=["GET"]),
+        Route(PREFIX + "/runs/{id}/artifacts/{path:path}", artifacts, methods=["GET", "PUT"]),
         Route(PREFIX + "/rungroups", groups, methods=["GET", "POST"]),
         Route(PREFIX + "/runs", runs, methods=["GET", "POST"]),
         Route(PREFIX + "/runs/{id}", run, methods=["GET", "PATCH"]),
@@ -257,5 +283,7 @@ def route_factory(ctx: RouteContext) -> list[BaseRoute]:
     from cnai.tracking.mlflow_api import mlflow_routes
 
     store = TrackingStore(ctx.home / "tracking.db", artifact_root=ctx.home / "artifacts")
+    files = ArtifactStore(ctx.home / "artifacts")
     ctx.on_close(store.close)
-    return [*tracking_routes(store, ctx.api), *mlflow_routes(store, ctx.api)]
+    ctx.api.body_limits.append((UPLOAD_PATHS, MAX_ARTIFACT_BYTES))
+    return [*tracking_routes(store, files, ctx.api), *mlflow_routes(store, files, ctx.api)]

@@ -164,6 +164,31 @@ class TrackingClient:
         found: dict[str, list[Any]] = self.request("GET", f"/runs/{run_id}/metrics/{key}")
         return found
 
+    def upload_artifact(self, run_id: str, local: Path, path: str) -> None:
+        """Upload one file to ``path`` among the run's artifacts (streamed)."""
+        with local.open("rb") as f:
+            answer = self.http.put(
+                self.url(f"/runs/{run_id}/artifacts/{path}"),
+                content=f,
+                headers={"content-type": "application/octet-stream"},
+                timeout=None,
+            )
+        if answer.status_code >= 400:
+            raise TrackingError(f"{answer.status_code}: {answer.text}")
+
+    def list_artifacts(self, run_id: str, path: str = "") -> list[dict[str, Any]]:
+        suffix = f"/{path}" if path else ""
+        files: list[dict[str, Any]] = self.request("GET", f"/runs/{run_id}/artifacts{suffix}")[
+            "files"
+        ]
+        return files
+
+    def download_artifact(self, run_id: str, path: str) -> bytes:
+        answer = self.http.get(self.url(f"/runs/{run_id}/artifacts/{path}"), timeout=None)
+        if answer.status_code >= 400:
+            raise TrackingError(f"{answer.status_code}: {answer.text}")
+        return answer.content
+
     def histories(self, run_ids: list[str], key: str) -> dict[str, dict[str, list[Any]]]:
         found: dict[str, dict[str, list[Any]]] = self.request(
             "POST", "/metrics:history", json={"key": key, "runs": run_ids}
@@ -235,6 +260,23 @@ class Run:
             self._check_open()
             self._open.tags.update({k: str(v) for k, v in tags.items()})
             self._after_add()
+
+    def log_artifact(self, local_path: str | Path, artifact_path: str = "") -> None:
+        """Upload a file, or a directory's files, under ``artifact_path`` among the run's
+        artifacts. Unlike metrics this waits for the upload (files are usually logged
+        once, at the end, and must be there when the run ends)."""
+        local = Path(local_path)
+        base = artifact_path.strip("/")
+        if local.is_dir():
+            for file in sorted(p for p in local.rglob("*") if p.is_file()):
+                rel = file.relative_to(local).as_posix()
+                self.client.upload_artifact(self.id, file, f"{base}/{rel}" if base else rel)
+        elif local.is_file():
+            self.client.upload_artifact(
+                self.id, local, f"{base}/{local.name}" if base else local.name
+            )
+        else:
+            raise TrackingError(f"{local}: no such file or directory")
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything logged so far is acknowledged (True) or ``timeout``
@@ -455,6 +497,10 @@ def log_params(params: Mapping[str, Any]) -> None:
 
 def set_tags(tags: Mapping[str, Any]) -> None:
     active_run().set_tags(tags)
+
+
+def log_artifact(local_path: str | Path, artifact_path: str = "") -> None:
+    active_run().log_artifact(local_path, artifact_path)
 
 
 def end_run(status: str = "FINISHED") -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -50,6 +51,9 @@ class ApiServer:
         self.service = service
         self.tokens = tokens
         self.ready = False
+        # Paths (by pattern) whose bodies may exceed the API's limit, e.g. artifact
+        # uploads, and their own limits; capabilities add to it.
+        self.body_limits: list[tuple[re.Pattern[str], int]] = []
 
     # -- authentication --------------------------------------------------------------
 
@@ -315,4 +319,11 @@ def create_app(
             Exception: _unexpected,
         },
     )
-    return BodyLimitMiddleware(app, max_body_bytes), api
+
+    def limit_for(path: str) -> int:
+        for pattern, limit in api.body_limits:
+            if pattern.match(path):
+                return limit
+        return max_body_bytes
+
+    return BodyLimitMiddleware(app, max_body_bytes, limit_for=limit_for), api

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic_core import from_json
@@ -26,22 +27,30 @@ def _too_large(limit: int) -> RequestTooLarge:
 class BodyLimitMiddleware:
     """Refuse bodies over ``max_bytes``, by Content-Length or while streaming them in."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        limit_for: Callable[[str], int] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # The limit of a path, where some (artifact uploads) have their own.
+        self.limit_for = limit_for or (lambda _path: max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(scope.get("path", ""))
         for key, value in scope.get("headers", ()):
             if key == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
-                    await _send_error(send, _too_large(self.max_bytes))
+                if declared > max_bytes:
+                    await _send_error(send, _too_large(max_bytes))
                     return
         received = 0
 
@@ -50,8 +59,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _too_large(self.max_bytes)
+                if received > max_bytes:
+                    raise _too_large(max_bytes)
             return message
 
         await self.app(scope, limited, send)
