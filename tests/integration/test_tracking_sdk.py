@@ -176,3 +176,17 @@ def test_a_batch_over_the_servers_body_limit_is_split_not_lost(
     assert run.acked_points == total
     for key in ("a", "b"):
         assert tracking.history(run_id, key)["steps"] == list(range(total // 2))
+
+
+def test_system_metrics_are_logged_when_asked(tracking: TrackingClient, tmp_path: Path) -> None:
+    with cnai.start_run(
+        "sys", client=tracking, system_metrics=0.05, spool_dir=tmp_path, flush_interval=0.01
+    ) as run:
+        deadline = time.monotonic() + 20
+        while run.acked_points < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    history = tracking.history(run.id, "system/cpu_utilization_percentage")
+    assert len(history["steps"]) >= 2
+    assert history["steps"][:2] == [0, 1]
+    assert all(0 <= v <= 100 for v in history["values"])
+    assert tracking.get_run(run.id)["metrics"]["system/system_memory_usage_megabytes"]["value"] > 0

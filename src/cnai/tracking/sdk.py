@@ -224,6 +224,7 @@ class Run:
         self._retry: _Batch | None = None  # the batch whose send failed, sent first
         self._sending = 0  # points in flight
         self._closed = False
+        self._monitor: Any = None  # the system metrics sampler, when asked for
         self._thread = threading.Thread(
             target=self._loop, name=f"cnai-run-{run_id[:8]}", daemon=True
         )
@@ -292,8 +293,18 @@ class Run:
                 self._lock.wait(0.05 if left is None else min(left, 0.05))
         return True
 
+    def log_system_metrics(self, interval: float = 10.0) -> None:
+        """Log CPU, memory and (where NVML finds them) GPU metrics every ``interval``
+        seconds until the run ends (see :mod:`cnai.tracking.system`)."""
+        from cnai.tracking.system import SystemMonitor
+
+        if self._monitor is None:
+            self._monitor = SystemMonitor(self, interval).start()
+
     def end(self, status: str = "FINISHED", timeout: float | None = 60.0) -> None:
         """Flush, then mark the run ``status`` with its end time."""
+        if self._monitor is not None:
+            self._monitor.stop()
         self.flush(timeout)
         self._stop()
         _forget(self)
@@ -441,10 +452,12 @@ def start_run(
     tags: Mapping[str, Any] | None = None,
     run_id: str | None = None,
     client: TrackingClient | None = None,
+    system_metrics: float | None = None,
     **options: Any,
 ) -> Run:
     """Start a run (or attach to ``run_id``, or to ``$CNAI_RUN_ID`` inside a workload
-    cnai started) and make it the active one for ``cnai.log_metrics`` and friends."""
+    cnai started) and make it the active one for ``cnai.log_metrics`` and friends.
+    ``system_metrics=10`` also logs CPU, memory and GPU metrics every 10 seconds."""
     global _active
     own = client is None
     client = client or TrackingClient()
@@ -461,6 +474,8 @@ def start_run(
             body["group"] = group
         run_id = str(client.create_run(**body)["id"])
     run = Run(client, run_id, own_client=own, **options)
+    if system_metrics:
+        run.log_system_metrics(system_metrics)
     if params and os.environ.get(RUN_ID_ENV) == run_id:
         run.log_params(params)
     with _active_lock:
