@@ -60,6 +60,14 @@ def test_up_with_quickstart_serves_until_interrupted(tmp_path: Path) -> None:
         assert listed.returncode == 0, listed.stderr
         assert "demo-credentials" in listed.stdout
         assert "change-me" not in listed.stdout  # the secret's value stays hidden
+        assert "400 points acknowledged" in output
+        runs = _cnai(home, "runs", "list", "-n", "quickstart")
+        assert runs.returncode == 0, runs.stderr
+        assert "primes-fit" in runs.stdout
+        assert "FINISHED" in runs.stdout
+        model = _cnai(home, "models", "show", "primes", "-n", "quickstart")
+        assert model.returncode == 0, model.stderr
+        assert model.stdout.splitlines()[-1].split()[:2] == ["1", "champion"]
         assert (home / "config.yaml").stat().st_mode & 0o777 == 0o600
     finally:
         proc.send_signal(signal.SIGINT)

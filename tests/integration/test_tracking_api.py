@@ -89,3 +89,17 @@ def _json_with_nan(body: dict[str, Any]) -> bytes:
     import json
 
     return json.dumps(body).encode()
+
+
+def test_a_huge_batch_gets_413_with_the_limit_and_writes_nothing(
+    http: httpx.Client, namespace: str
+) -> None:
+    run = http.post(f"{BASE}/{namespace}/runs", json={}).json()
+    steps = list(range(400_000))  # about 14 MB of JSON: over the 3 MiB limit
+    answer = http.post(
+        f"{BASE}/{namespace}/runs/{run['id']}/log",
+        json={"metrics": {"loss": columns(steps, [0.5] * len(steps))}},
+    )
+    assert answer.status_code == 413
+    assert "larger than the limit of 3145728 bytes" in answer.json()["message"]
+    assert http.get(f"{BASE}/{namespace}/runs/{run['id']}/metrics/loss").json()["steps"] == []

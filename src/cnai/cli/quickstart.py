@@ -35,11 +35,64 @@ def run_quickstart(config_path: Path, directory: Path) -> bool:
     if not ok:
         console.print("[red]quickstart failed[/red]: a Job did not succeed (see above)")
         return False
+    try:
+        _track(config_path)
+    except Exception as exc:  # the tracking step is reported, not hidden
+        console.print(f"[red]quickstart failed:[/red] tracking: {exc}")
+        return False
     console.print(
         f"[green]quickstart succeeded[/green]: {len(docs)} objects applied, the Job ran to "
-        "completion. Try `cnai get jobs,pods -n quickstart` and `cnai describe job -n quickstart`."
+        "completion, a run was tracked and its model registered. Try `cnai get jobs,pods -n "
+        "quickstart`, `cnai runs list -n quickstart` and `cnai models show primes -n "
+        "quickstart`."
     )
     return True
+
+
+def _track(config_path: Path) -> None:
+    """Log a small run with the SDK (a loss falling over 200 steps), and register its
+    model with the alias ``champion``."""
+    from cnai.core.config import load_config
+    from cnai.tracking.sdk import Run, TrackingClient
+
+    cfg = load_config(config_path)
+    with TrackingClient(cfg.server, cfg.token, "quickstart") as tracking:
+        created = tracking.create_run(name="primes-fit", group="quickstart", params={"lr": 0.1})
+        run = Run(tracking, created["id"], spool_dir=config_path.parent / "spool")
+        loss = 1.0
+        for step in range(200):
+            loss *= 0.98
+            run.log_metrics({"loss": loss, "accuracy": 1 - loss / 2}, step=step)
+        run.end()
+        console.print(
+            f"quickstart: tracked run {run.id} (200 steps, loss {loss:.3f}); "
+            f"{run.acked_points} points acknowledged"
+        )
+    with Client(config_path=config_path) as client:
+        ns = "quickstart"
+        model = {"apiVersion": "cnai.io/v1alpha1", "kind": "Model"}
+        client.apply({**model, "metadata": {"name": "primes", "namespace": ns}, "spec": {}})
+        version = {
+            "apiVersion": "cnai.io/v1alpha1",
+            "kind": "ModelVersion",
+            "metadata": {"name": "primes-v1", "namespace": ns},
+            "spec": {
+                "model": "primes",
+                "version": 1,
+                "source": f"{created['artifactUri']}/model",
+                "runId": run.id,
+                "metrics": {"loss": loss},
+            },
+        }
+        client.apply(version)
+        client.apply(
+            {
+                **model,
+                "metadata": {"name": "primes", "namespace": ns},
+                "spec": {"aliases": {"champion": 1}},
+            }
+        )
+        console.print("quickstart: registered model primes version 1 as models:/primes@champion")
 
 
 def _await_job(client: Client, doc: dict[str, Any]) -> bool:
