@@ -99,3 +99,22 @@ def test_the_mlflow_client_logs_and_downloads_artifacts(
             assert tracking.download_artifact(run_id, "tables/a.csv") == b"x,y\n1,2\n"
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_artifacts_in_an_fsspec_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CNAI_ARTIFACT_ROOT names any fsspec URL; memory:// lives in the server process."""
+    from harness import start_platform
+
+    monkeypatch.setenv("CNAI_ARTIFACT_ROOT", "memory://cnai-artifacts")
+    server = start_platform(tmp_path / "home")
+    try:
+        with TrackingClient(server.url, server.admin_token(), "default") as tracking:
+            run = tracking.create_run(name="remote")
+            assert run["artifactUri"] == f"memory://cnai-artifacts/default/{run['id']}"
+            (tmp_path / "m.bin").write_bytes(b"\x00\x01" * 1000)
+            tracking.upload_artifact(run["id"], tmp_path / "m.bin", "model/m.bin")
+            assert tracking.download_artifact(run["id"], "model/m.bin") == b"\x00\x01" * 1000
+            assert [f["path"] for f in tracking.list_artifacts(run["id"])] == ["model"]
+            assert not (tmp_path / "home" / "artifacts").exists()  # nothing on local disk
+    finally:
+        server.stop()

@@ -1,24 +1,31 @@
-"""Run artifacts (files and directories) under the state directory.
+"""Run artifacts (files and directories), under the state directory or in any store
+``fsspec`` reaches (``s3://bucket/prefix``, ``gs://...``, ``memory://...``).
 
-A run's artifacts live in ``$CNAI_HOME/artifacts/NAMESPACE/RUN_ID/``. An upload streams
-to a temporary file beside its target and is renamed into place once complete, so a
-reader never sees half a file and an interrupted upload leaves nothing behind. Paths are
-relative, ``/``-separated, and may not leave the run's directory.
+A run's artifacts live in ``ROOT/NAMESPACE/RUN_ID/``, where ROOT is
+``$CNAI_HOME/artifacts`` unless ``CNAI_ARTIFACT_ROOT`` names an fsspec URL. Locally an
+upload streams to a temporary file beside its target and is renamed into place once
+complete, so a reader never sees half a file and an interrupted upload leaves nothing
+behind; an object store makes the object visible only once it is written in full.
+Paths are relative, ``/``-separated, and may not leave the run's directory.
 """
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from cnai.core.errors import BadRequest, NotFound
 
 # Artifacts may be models of several GB: uploads have their own body limit.
 MAX_ARTIFACT_BYTES = 20 * 1024**3
+CHUNK = 1024 * 1024
+ARTIFACT_ROOT_ENV = "CNAI_ARTIFACT_ROOT"  # an fsspec URL; the state directory by default
 UPLOAD_PATHS = re.compile(
     r"^(/apis/tracking\.cnai\.io/v1/namespaces/[^/]+/runs/[^/]+/artifacts/"
     r"|/(ajax-)?api/2\.0/mlflow-artifacts/artifacts/)"
@@ -35,10 +42,25 @@ class Entry:
 
 
 class ArtifactStore:
-    """Files of runs under ``root`` (``$CNAI_HOME/artifacts``)."""
+    """Files of runs under ``root``: a local directory or an fsspec URL."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path | str) -> None:
+        text = str(root)
+        self.local = "://" not in text or text.startswith("file://")
+        if self.local:
+            self.root: Path = Path(text.removeprefix("file://"))
+            self.fs: Any = None
+            self.base = str(self.root)
+        else:
+            import fsspec  # type: ignore[import-untyped]  # only for remote stores
+
+            self.fs, self.base = fsspec.core.url_to_fs(text)
+            self.root = Path(self.base)
+        self.url = text if not self.local else self.root.as_uri()
+
+    def run_uri(self, namespace: str, run_id: str) -> str:
+        """Where a run's artifacts are, as a URI."""
+        return f"{self.url.rstrip('/')}/{namespace}/{run_id}"
 
     def run_dir(self, namespace: str, run_id: str) -> Path:
         return self.root / namespace / run_id
@@ -51,6 +73,9 @@ class ArtifactStore:
             raise BadRequest(f"artifact path {relative!r}: must stay inside the run's artifacts")
         return self.run_dir(namespace, run_id).joinpath(*rel.parts)
 
+    def _key(self, target: Path) -> str:
+        return target.as_posix()
+
     async def put(
         self, namespace: str, run_id: str, relative: str, chunks: AsyncIterator[bytes]
     ) -> int:
@@ -58,6 +83,8 @@ class ArtifactStore:
         target = self.path(namespace, run_id, relative)
         if not relative.strip("/"):
             raise BadRequest("artifact path: a file name is required")
+        if not self.local:
+            return await self._put_remote(target, relative, chunks)
         if target.is_dir():
             raise BadRequest(f"artifact path {relative!r}: is a directory")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -74,16 +101,50 @@ class ArtifactStore:
             raise
         return size
 
+    async def _put_remote(self, target: Path, relative: str, chunks: AsyncIterator[bytes]) -> int:
+        key = self._key(target)
+        if self.fs.isdir(key):
+            raise BadRequest(f"artifact path {relative!r}: is a directory")
+        # Gathered first: an object store writes the whole object at close, and a
+        # failed upload must leave nothing half-written behind.
+        parts = [chunk async for chunk in chunks]
+        data = b"".join(parts)
+        self.fs.makedirs(self._key(target.parent), exist_ok=True)
+        with self.fs.open(key, "wb") as f:
+            f.write(data)
+        return len(data)
+
+    def exists_file(self, namespace: str, run_id: str, relative: str) -> bool:
+        target = self.path(namespace, run_id, relative)
+        return target.is_file() if self.local else bool(self.fs.isfile(self._key(target)))
+
+    def exists_dir(self, namespace: str, run_id: str, relative: str) -> bool:
+        target = self.path(namespace, run_id, relative)
+        return target.is_dir() if self.local else bool(self.fs.isdir(self._key(target)))
+
     def file(self, namespace: str, run_id: str, relative: str) -> Path:
+        """The local file (local stores only; see :meth:`read`)."""
         target = self.path(namespace, run_id, relative)
         if not target.is_file():
             raise NotFound(f"artifact {relative!r} not found in run {run_id}")
         return target
 
+    async def read(self, namespace: str, run_id: str, relative: str) -> AsyncIterator[bytes]:
+        """The file's bytes in chunks (any store)."""
+        if not self.exists_file(namespace, run_id, relative):
+            raise NotFound(f"artifact {relative!r} not found in run {run_id}")
+        target = self.path(namespace, run_id, relative)
+        opener = open if self.local else self.fs.open
+        with opener(target if self.local else self._key(target), "rb") as f:
+            while chunk := f.read(CHUNK):
+                yield chunk
+
     def list(self, namespace: str, run_id: str, relative: str = "") -> list[Entry]:
         """The entries directly under ``relative`` (empty when there are none)."""
         base = self.run_dir(namespace, run_id)
         where = self.path(namespace, run_id, relative)
+        if not self.local:
+            return self._list_remote(base, where)
         if where.is_file():
             return [Entry(where.relative_to(base).as_posix(), False, where.stat().st_size)]
         if not where.is_dir():
@@ -94,4 +155,18 @@ class ArtifactStore:
                 continue
             rel = child.relative_to(base).as_posix()
             out.append(Entry(rel, child.is_dir(), 0 if child.is_dir() else child.stat().st_size))
+        return out
+
+    def _list_remote(self, base: Path, where: Path) -> builtins.list[Entry]:
+        key, prefix = self._key(where), self._key(base).rstrip("/") + "/"
+        if self.fs.isfile(key):
+            return [Entry(key.removeprefix(prefix), False, int(self.fs.size(key)))]
+        if not self.fs.isdir(key):
+            return []
+        out = []
+        for info in sorted(self.fs.ls(key, detail=True), key=lambda i: i["name"]):
+            name = str(info["name"]).lstrip("/")
+            rel = name.removeprefix(prefix.lstrip("/"))
+            is_dir = info.get("type") == "directory"
+            out.append(Entry(rel, is_dir, 0 if is_dir else int(info.get("size") or 0)))
         return out

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic_core import from_json, to_json
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from cnai.core.auth import authorize
@@ -418,7 +418,11 @@ def mlflow_routes(store: TrackingStore, files: ArtifactStore, api: Any) -> list[
                 return _json({})
             ns, run_id, rel = artifact_target(request, path, "get")
             await store.get_run(ns, run_id)
-            return FileResponse(files.file(ns, run_id, rel))
+            if files.local:
+                return FileResponse(files.file(ns, run_id, rel))
+            if not files.exists_file(ns, run_id, rel):
+                raise NotFound(f"artifact {rel!r} not found in run {run_id}")
+            return StreamingResponse(files.read(ns, run_id, rel))
         except ApiError as exc:
             return _error(exc)
 

@@ -25,18 +25,24 @@ and the rule (``metrics[loss].values[3]: nan is not a finite number ...``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic_core import from_json, to_json
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from cnai.core.auth import authorize
 from cnai.core.errors import BadRequest, NotFound
 from cnai.core.server.extensions import RouteContext
-from cnai.tracking.artifacts import MAX_ARTIFACT_BYTES, UPLOAD_PATHS, ArtifactStore
+from cnai.tracking.artifacts import (
+    ARTIFACT_ROOT_ENV,
+    MAX_ARTIFACT_BYTES,
+    UPLOAD_PATHS,
+    ArtifactStore,
+)
 from cnai.tracking.store import Owner, Points, Run, RunGroup, TrackingStore
 
 GROUP = "tracking.cnai.io"
@@ -255,10 +261,11 @@ def tracking_routes(store: TrackingStore, files: ArtifactStore, api: Any) -> lis
             return _json({"path": rel, "size": size}, 201)
         ns = allow(request, "get")
         await store.get_run(ns, run_id)
-        target = files.path(ns, run_id, rel)
-        if target.is_file():
-            return FileResponse(target)
-        if rel and not target.is_dir():
+        if rel and files.exists_file(ns, run_id, rel):
+            if files.local:
+                return FileResponse(files.file(ns, run_id, rel))
+            return StreamingResponse(files.read(ns, run_id, rel))
+        if rel and not files.exists_dir(ns, run_id, rel):
             raise NotFound(f"artifact {rel!r} not found in run {run_id}")
         entries = files.list(ns, run_id, rel)
         return _json(
@@ -282,8 +289,9 @@ def route_factory(ctx: RouteContext) -> list[BaseRoute]:
     tracking API and MLflow's)."""
     from cnai.tracking.mlflow_api import mlflow_routes
 
-    store = TrackingStore(ctx.home / "tracking.db", artifact_root=ctx.home / "artifacts")
-    files = ArtifactStore(ctx.home / "artifacts")
+    root = os.environ.get(ARTIFACT_ROOT_ENV) or ctx.home / "artifacts"
+    files = ArtifactStore(root)
+    store = TrackingStore(ctx.home / "tracking.db", artifact_root=root)
     ctx.on_close(store.close)
     ctx.api.body_limits.append((UPLOAD_PATHS, MAX_ARTIFACT_BYTES))
     return [*tracking_routes(store, files, ctx.api), *mlflow_routes(store, files, ctx.api)]

@@ -371,11 +371,17 @@ class TrackingStore:
     """Runs and their records in ``path`` (see the module docstring)."""
 
     def __init__(
-        self, path: Path | str, *, artifact_root: Path | None = None, durability: str = "normal"
+        self,
+        path: Path | str,
+        *,
+        artifact_root: Path | str | None = None,
+        durability: str = "normal",
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.artifact_root = artifact_root or self.path.parent / "artifacts"
+        root = artifact_root or self.path.parent / "artifacts"
+        # Runs' artifact URIs: a local directory's file:// URI, or an fsspec URL as given.
+        self.artifact_root = root.as_uri() if isinstance(root, Path) else str(root).rstrip("/")
         self.durability = durability
         migrate(self.path)
         self._writer = _Writer(self.path, durability)
@@ -480,7 +486,7 @@ class TrackingStore:
         run_id = uuid.uuid4().hex
         name = name or f"run-{run_id[:8]}"
         start = start_ms if start_ms is not None else now_ms()
-        uri = (self.artifact_root / namespace / run_id).as_uri()
+        uri = f"{self.artifact_root}/{namespace}/{run_id}"
         params, tags = _checked_params(params or {}), _checked_tags(tags or {})
 
         def op(db: sqlite3.Connection, _: _Appends) -> None:
