@@ -200,14 +200,14 @@ def models_alias(
 def _find_model(client: Any, namespace: str, name: str) -> Any:
     from cnai.core.errors import NotFound
     from cnai.tracking.api import Model
-    from cnai.tracking.registry import resource_name
+    from cnai.tracking.registry import candidate_names, with_display_name
 
-    for candidate in dict.fromkeys((name, resource_name(name))):
+    for candidate in candidate_names(name):
         try:
             return client.get(Model, candidate, namespace)
         except NotFound:
             continue
-    for model in client.list(Model, namespace).items:
-        if model.spec.display_name == name:
-            return model
+    found = with_display_name(client.list(Model, namespace).items, name)
+    if found is not None:
+        return found
     raise fail(f"model {name!r} not found in namespace {namespace}")

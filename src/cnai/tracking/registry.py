@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from cnai.core.errors import AlreadyExists, BadRequest, Conflict, NotFound
@@ -32,18 +33,27 @@ def resource_name(display: str) -> str:
     return f"{slug.rstrip('-')}-{digest}" if slug else f"model-{digest}"
 
 
+def candidate_names(name: str) -> tuple[str, ...]:
+    """Resource names a model called ``name`` may have, to try in order; failing all,
+    look for ``name`` as a display name (a model created as a resource may carry any)."""
+    return tuple(dict.fromkeys((name, resource_name(name))))
+
+
+def with_display_name(models: Iterable[Model], name: str) -> Model | None:
+    return next((m for m in models if m.spec.display_name == name), None)
+
+
 async def find_model(service: Any, namespace: str, name: str) -> Model:
     """A Model by resource name or display name."""
-    for candidate in dict.fromkeys((name, resource_name(name))):
+    for candidate in candidate_names(name):
         try:
             return Model.model_validate(await service.get("models", namespace, candidate))
         except NotFound:
             continue
-    # A model created as a resource may carry any display name.
-    for obj in (await service.list("models", namespace)).items:
-        model = Model.model_validate(obj)
-        if model.spec.display_name == name:
-            return model
+    listed = (await service.list("models", namespace)).items
+    found = with_display_name((Model.model_validate(o) for o in listed), name)
+    if found is not None:
+        return found
     raise NotFound(f"registered model {name!r} not found in namespace {namespace}")
 
 

@@ -637,28 +637,24 @@ class TrackingStore:
 # -- helpers ---------------------------------------------------------------------------
 
 
-def _checked_params(params: Mapping[str, Any]) -> dict[str, str]:
+def _checked(what: str, values: Mapping[str, Any], limit: int) -> dict[str, str]:
+    """``values`` as strings, each key valid and each value at most ``limit`` long."""
     out = {}
-    for key, value in params.items():
-        check_key("param", key)
+    for key, value in values.items():
+        check_key(what, key)
         text = str(value)
-        if len(text) > MAX_PARAM_VALUE_LENGTH:
-            raise BadRequest(
-                f"params[{key}]: value longer than {MAX_PARAM_VALUE_LENGTH} characters"
-            )
+        if len(text) > limit:
+            raise BadRequest(f"{what}s[{key}]: value longer than {limit} characters")
         out[key] = text
     return out
+
+
+def _checked_params(params: Mapping[str, Any]) -> dict[str, str]:
+    return _checked("param", params, MAX_PARAM_VALUE_LENGTH)
 
 
 def _checked_tags(tags: Mapping[str, Any]) -> dict[str, str]:
-    out = {}
-    for key, value in tags.items():
-        check_key("tag", key)
-        text = str(value)
-        if len(text) > MAX_TAG_VALUE_LENGTH:
-            raise BadRequest(f"tags[{key}]: value longer than {MAX_TAG_VALUE_LENGTH} characters")
-        out[key] = text
-    return out
+    return _checked("tag", tags, MAX_TAG_VALUE_LENGTH)
 
 
 def _owned(db: sqlite3.Connection, namespace: str, run_id: str) -> str:

@@ -366,16 +366,15 @@ class _Queue:
         # Share earlier floor objects first, so that entries marked in this cycle reuse
         # them (only floors of the cohort as it is: entries sharing a floor object then
         # share their config too).
-        for floor, entry in distinct.items():
-            if floor not in ok_of and cycle.same_config(entry, cq):
+        fresh = {f: (e, cycle.same_config(e, cq)) for f, e in distinct.items() if f not in ok_of}
+        for entry, same in fresh.values():
+            if same:
                 cycle.intern(cq, entry.floor)
         # Per distinct floor: is its cohort as it was, and did it hold as the cycle
         # began? (Floors are shared by a cohort's queues: answers are kept per cycle.)
         now = cycle.usage_now(cq)
-        for floor, entry in distinct.items():
-            if floor not in ok_of:
-                same = cycle.same_config(entry, cq)
-                ok_of[floor] = (same, same and all(map(operator.ge, now, entry.floor)))
+        for floor, (entry, same) in fresh.items():
+            ok_of[floor] = (same, same and all(map(operator.ge, now, entry.floor)))
         columns = [
             map(ok_of.__getitem__, floors),
             map(operator.eq, map(_IDENTITY, items), map(_IDENTITY, entries)),
