@@ -74,12 +74,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
 from mlflow import MlflowClient
 from mlflow import __version__ as mlflow_version
 from mlflow.entities import Metric
 
-from common.servers import Server, free_port, start_cnai, stop
+from common.servers import Server, free_port, spawn, start_cnai, stop, wait_ready
 
 try:
     import psutil  # type: ignore[import-untyped,import-not-found,unused-ignore]
@@ -473,39 +472,14 @@ class MemorySampler:
 
 
 def _spawn(name: str, cmd: list[str], workdir: Path, url: str) -> Server:
-    log_path = workdir / f"{name}.log"
+    """Start a peer in ``workdir``, without this process's MLFLOW_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=workdir,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    return Server(name, url, proc, log_path)
-
-
-def _wait_ready(server: Server, path: str) -> None:
-    """Poll ``path`` until it answers 200."""
-    start = time.monotonic()
-    while time.monotonic() - start < READY_TIMEOUT_S:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"{server.name} exited during start:\n{server.log_tail()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(server.url + path, timeout=2.0).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(
-        f"{server.name} not ready after {READY_TIMEOUT_S:.0f}s:\n{server.log_tail()}"
-    )
+    return spawn(name, cmd, workdir / f"{name}.log", env, url, cwd=workdir)
 
 
 def _started(server: Server, health: str) -> Server:
     try:
-        _wait_ready(server, health)
+        wait_ready(server, health, READY_TIMEOUT_S)
     except BaseException:
         stop_tree(server)
         raise

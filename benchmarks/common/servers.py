@@ -66,10 +66,19 @@ class Server:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _spawn(name: str, cmd: list[str], log_path: Path, env: dict[str, str], url: str) -> Server:
+def spawn(
+    name: str,
+    cmd: list[str],
+    log_path: Path,
+    env: dict[str, str],
+    url: str,
+    cwd: Path | None = None,
+) -> Server:
+    """Start ``cmd`` in its own session, output to ``log_path``."""
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             cmd,
+            cwd=cwd,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -79,8 +88,9 @@ def _spawn(name: str, cmd: list[str], log_path: Path, env: dict[str, str], url: 
     return Server(name, url, proc, log_path)
 
 
-def wait_ready(server: Server, path: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
+def wait_ready(server: Server, path: str, timeout: float = READY_TIMEOUT_S) -> None:
+    """Poll ``path`` until it answers 200; RuntimeError with the log's tail otherwise."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
             raise RuntimeError(f"{server.name} exited during start:\n{server.log_tail()}")
@@ -90,9 +100,7 @@ def wait_ready(server: Server, path: str) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.05)
-    raise RuntimeError(
-        f"{server.name} not ready after {READY_TIMEOUT_S:.0f}s:\n{server.log_tail()}"
-    )
+    raise RuntimeError(f"{server.name} not ready after {timeout:.0f}s:\n{server.log_tail()}")
 
 
 def start_peer(workdir: Path, cpu: int | None) -> Server:
@@ -100,7 +108,7 @@ def start_peer(workdir: Path, cpu: int | None) -> Server:
     port = free_port()
     script = BENCHMARKS / "peers" / "bare_fastapi.py"
     cmd = [sys.executable, str(script), "--db", str(workdir / "peer.db"), "--port", str(port)]
-    server = _spawn(
+    server = spawn(
         "bare-fastapi",
         pinned(cmd, cpu),
         workdir / "peer.log",
@@ -124,7 +132,7 @@ def start_cnai(home: Path, cpu: int | None) -> Server:
     for var in ("CNAI_CONFIG", "CNAI_SERVER", "CNAI_TOKEN", "CNAI_CONTEXT", "CNAI_NAMESPACE"):
         env.pop(var, None)
     url = f"http://127.0.0.1:{port}"
-    server = _spawn("cnai", pinned(cmd, cpu), home / "bench-platform.log", env, url)
+    server = spawn("cnai", pinned(cmd, cpu), home / "bench-platform.log", env, url)
     try:
         wait_ready(server, "/readyz")
         server.token = load_config(home / "config.yaml").token
