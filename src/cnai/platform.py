@@ -19,7 +19,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import uvicorn
 from starlette.routing import BaseRoute
@@ -49,6 +49,7 @@ from cnai.core.server.app import ApiServer, create_app
 from cnai.core.server.body import DEFAULT_MAX_BODY_BYTES
 from cnai.core.server.extensions import RouteContext, RouteFactory
 from cnai.core.store.sqlite import SQLiteStore
+from cnai.core.token_secrets import sweep_token_secrets, token_secret_controller
 from cnai.runtimes.local import LocalRuntime
 
 log = logging.getLogger("cnai.platform")
@@ -78,6 +79,14 @@ class PlatformOptions:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def workload_url(self) -> str:
+        """Where this machine's workloads reach the API: loopback when listening on all
+        interfaces."""
+        if self.host in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
+            return f"http://127.0.0.1:{self.port}"
+        return self.url
 
 
 class Capability(Protocol):
@@ -244,11 +253,12 @@ class Platform:
         await self._bootstrap(store, tokens)
         service = ResourceService(self.registry, store)
         runtime = LocalRuntime(self.home / "pods")
-        background = await self._start_background(store, service, runtime)
+        # Routes first: capabilities open what they share with their controllers there.
         extensions: list[RouteContext] = []
+        services: dict[str, Any] = {}
 
         def extra_routes(api: ApiServer) -> list[BaseRoute]:
-            ctx = RouteContext(api, self.home)
+            ctx = RouteContext(api, self.home, services=services)
             extensions.append(ctx)
             return [route for factory in self.route_factories for route in factory(ctx)]
 
@@ -259,6 +269,7 @@ class Platform:
             runtime=runtime,
             extra_routes=extra_routes,
         )
+        background = await self._start_background(store, service, runtime, tokens, services)
         config = uvicorn.Config(
             app,
             log_level="warning",
@@ -292,12 +303,18 @@ class Platform:
             sock.close()
 
     async def _start_background(
-        self, store: SQLiteStore, service: ResourceService, runtime: LocalRuntime
+        self,
+        store: SQLiteStore,
+        service: ResourceService,
+        runtime: LocalRuntime,
+        tokens: TokenAuthority,
+        services: dict[str, Any],
     ) -> _Background:
         """The runtime's Node, then the controller manager, the GC and the namespace loop."""
         clock = RealClock()
         node_name = await sync_node(service, runtime)
         await sweep_orphans(service, runtime)
+        await sweep_token_secrets(service, tokens)
         ctx = ControllerContext(
             registry=self.registry,
             store=store,
@@ -305,9 +322,12 @@ class Platform:
             clock=clock,
             runtime=runtime,
             recorder=lambda component: EventRecorder(store, component),
+            server_url=self.options.workload_url,
+            services=services,
         )
         manager = Manager(store, self.registry, clock)
         manager.add(pod_controller(node_name)(ctx))
+        manager.add(token_secret_controller(tokens)(ctx))
         for factory in self.controller_factories:
             manager.add(factory(ctx))
         gc = GarbageCollector(self.registry, store, clock)

@@ -64,7 +64,10 @@ def test_up_with_quickstart_serves_until_interrupted(tmp_path: Path) -> None:
         runs = _cnai(home, "runs", "list", "-n", "quickstart")
         assert runs.returncode == 0, runs.stderr
         assert "primes-fit" in runs.stdout
-        assert "FINISHED" in runs.stdout
+        # The Job's own run, which its pods logged to with no configuration.
+        job_run = next(line.split() for line in runs.stdout.splitlines() if " primes " in line)
+        assert job_run[2] == "FINISHED"
+        assert "primes_below_200=46" in job_run
         model = _cnai(home, "models", "show", "primes", "-n", "quickstart")
         assert model.returncode == 0, model.stderr
         assert model.stdout.splitlines()[-1].split()[:2] == ["1", "champion"]

@@ -147,7 +147,8 @@ def test_the_run_picked_up_from_the_environment(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Inside a workload cnai started, CNAI_RUN_ID names the run: no start_run call."""
+    """Inside a workload cnai started, CNAI_RUN_ID names the run: no start_run call. The
+    run is the job's: ending it in one worker only flushes (the platform ends it)."""
     run_id = tracking.create_run(name="from-env")["id"]
     monkeypatch.setenv("CNAI_RUN_ID", run_id)
     monkeypatch.setenv("CNAI_SERVER", platform.url)
@@ -157,6 +158,7 @@ def test_the_run_picked_up_from_the_environment(
     cnai.log_metrics({"loss": 0.5}, step=7)
     cnai.end_run()
     assert tracking.history(run_id, "loss")["steps"] == [7]
+    assert tracking.get_run(run_id)["status"] == "RUNNING"
     assert httpx.get(f"{platform.url}/readyz", timeout=5).status_code == 200
 
 

@@ -150,6 +150,10 @@ class JobStatus(WireModel):
         description="Why the job waits in words, from its Workload, e.g. needs 4 cpu in "
         "flavor default, clusterqueue default has 2 free.",
     )
+    run_id: str = Field(
+        default="",
+        description="The tracking run the job's pods log to (CNAI_RUN_ID), set when it starts.",
+    )
 
 
 class Job(Resource):

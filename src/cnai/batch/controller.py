@@ -5,6 +5,11 @@ perform its actions idempotently; write status only if it changed; requeue for t
 deadline or the time to live. Pods are created and deleted through the
 :class:`ResourceService`, so they pass the same admission chain as a user's.
 
+A started job gets a tracking run and a token to log to it
+(:mod:`cnai.tracking.workloads`): its pods are created once both exist, with
+``CNAI_RUN_ID`` and ``CNAI_TOKEN`` in their environment; when the job ends its run is
+ended and its token revoked.
+
 Every Job goes through the scheduler (DESIGN.md section 3): the controller creates the
 Job's Workload, starts pods only while it is admitted (bound to the nodes of its
 placement), stops them when it is evicted, marks it finished when the job is done (its
@@ -20,8 +25,8 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from cnai.batch.api import Job, JobStatus
-from cnai.batch.decide import decide, finish_time
+from cnai.batch.api import Job, JobPhase, JobStatus
+from cnai.batch.decide import Decision, decide, finish_time
 from cnai.batch.pods import PodCounts, build_pod, pod_name, pod_selector
 from cnai.batch.workload import (
     WORKLOADS,
@@ -36,10 +41,11 @@ from cnai.core.controllers.types import ControllerContext, ControllerSpec, Reque
 from cnai.core.errors import AlreadyExists, ApiError, Conflict, NotFound
 from cnai.core.events import EventRecorder
 from cnai.core.kinds import EventType
-from cnai.core.pods import Pod
+from cnai.core.pods import EnvVar, Pod
 from cnai.core.resources import ResourceService
 from cnai.scheduling import transitions
 from cnai.scheduling.api import PodPlacement, Workload, WorkloadPhase
+from cnai.tracking.workloads import SECRETS, WorkloadTracking, workload_tracking
 
 log = logging.getLogger("cnai.batch")
 
@@ -56,10 +62,17 @@ CONFLICT_RETRY_S = 0.1
 class JobReconciler:
     """Reconciles one Job at a time against the store."""
 
-    def __init__(self, service: ResourceService, clock: Clock, recorder: EventRecorder) -> None:
+    def __init__(
+        self,
+        service: ResourceService,
+        clock: Clock,
+        recorder: EventRecorder,
+        tracking: WorkloadTracking | None = None,
+    ) -> None:
         self.service = service
         self.clock = clock
         self.recorder = recorder
+        self.tracking = tracking
 
     async def reconcile(self, request: Request) -> Result:
         # 1. Read; a job that is gone or going needs nothing (the GC removes its pods).
@@ -77,17 +90,23 @@ class JobReconciler:
         # 2. Decide.
         gate = gate_of(workload, PodCounts.of(pods).active, job.spec.parallelism)
         decision = decide(job, pods, self.clock.now(), gate)
-        # 3. Act: stop pods, then start pods on the free slots of the Workload's placement.
+        # 3. Act: stop pods, then start pods on the free slots of the Workload's placement
+        # (once the job's tracking run and token exist).
         for name in decision.delete:
             await self._delete_pod(job, name)
         staying = [p for p in PodCounts.of(pods).active if p.metadata.name not in decision.delete]
         slots = free_slots(workload, staying)
+        env = await self._tracking_env(job, decision) if decision.create and slots else []
         taken = [
             a
             for i, a in enumerate(decision.create)
-            if i >= len(slots) or not await self._create_pod(job, a, slots[i])
+            if env is None or i >= len(slots) or not await self._create_pod(job, a, slots[i], env)
         ]
         decision.skipped_creates(len(taken))
+        finished = finish_time(decision.status)
+        if finished is not None and self.tracking is not None:
+            succeeded = decision.status.phase is JobPhase.SUCCEEDED
+            await self.tracking.finish(job, decision.status.run_id, succeeded)
         # 4. Write status only if it changed; Events follow the write they describe.
         version = job.metadata.resource_version
         if decision.status != job.status:
@@ -104,7 +123,8 @@ class JobReconciler:
             await self._delete_job(job, version)
             return Result()
         requeue = decision.requeue_after
-        for retry, after in ((taken, NAME_TAKEN_RETRY_S), (stale, CONFLICT_RETRY_S)):
+        waits = ((taken and env is not None, NAME_TAKEN_RETRY_S), (stale, CONFLICT_RETRY_S))
+        for retry, after in waits:
             if retry:
                 requeue = after if requeue is None else min(requeue, after)
         return Result(requeue_after=requeue)
@@ -162,9 +182,22 @@ class JobReconciler:
             with contextlib.suppress(NotFound):
                 await self.service.delete(WORKLOADS, ns, name)
 
-    async def _create_pod(self, job: Job, attempt: int, slot: PodPlacement) -> bool:
+    async def _tracking_env(self, job: Job, decision: Decision) -> list[EnvVar] | None:
+        """The run and token variables of the job's pods; None while its token Secret
+        waits to be filled in (that write wakes the job: it owns the Secret)."""
+        if self.tracking is None:
+            return []
+        started = await self.tracking.start(job, job.status.run_id)
+        if started is None:
+            return None
+        decision.status.run_id = started.run_id
+        return started.env()
+
+    async def _create_pod(
+        self, job: Job, attempt: int, slot: PodPlacement, env: list[EnvVar]
+    ) -> bool:
         """Create one attempt's pod; False if its name is held by another job's pod."""
-        pod = build_pod(job, attempt, slot)
+        pod = build_pod(job, attempt, slot, env)
         try:
             await self.service.create(PODS, pod.to_dict(), job.metadata.namespace)
         except AlreadyExists:
@@ -209,5 +242,9 @@ class JobReconciler:
 
 def job_controller(ctx: ControllerContext) -> ControllerSpec:
     """The ControllerFactory of the job controller."""
-    reconciler = JobReconciler(ctx.service, ctx.clock, ctx.recorder(COMPONENT))
-    return ControllerSpec(name=COMPONENT, kind=JOBS, reconciler=reconciler, owns=(PODS, WORKLOADS))
+    reconciler = JobReconciler(
+        ctx.service, ctx.clock, ctx.recorder(COMPONENT), workload_tracking(ctx)
+    )
+    return ControllerSpec(
+        name=COMPONENT, kind=JOBS, reconciler=reconciler, owns=(PODS, WORKLOADS, SECRETS)
+    )

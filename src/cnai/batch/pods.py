@@ -8,13 +8,13 @@ never a duplicate.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from cnai.batch.api import JOB_NAME_LABEL, JOB_UID_LABEL, Job
 from cnai.core.kubelet import GPU_ANNOTATION
 from cnai.core.meta import ObjectMeta, OwnerReference
-from cnai.core.pods import Pod, PodPhase
+from cnai.core.pods import EnvVar, Pod, PodPhase
 from cnai.scheduling.api import WORKLOAD_ANNOTATION, PodPlacement
 
 MAX_NAME = 63  # pod names are DNS-1123 labels
@@ -54,11 +54,18 @@ def owner_reference(job: Job) -> OwnerReference:
     )
 
 
-def build_pod(job: Job, attempt: int, placement: PodPlacement | None = None) -> Pod:
+def build_pod(
+    job: Job,
+    attempt: int,
+    placement: PodPlacement | None = None,
+    env: Sequence[EnvVar] = (),
+) -> Pod:
     """The pod of one attempt: the template's spec, labels and annotations, owned by the job.
 
     With a ``placement`` (a slot of the job's admitted Workload) the pod is bound to its
     node and GPUs, and names the Workload (same name as the job) whose quota it uses.
+    ``env`` (the job's tracking run and token) comes before the template's variables,
+    so the template's win.
     """
     template = job.spec.template
     labels = {
@@ -74,6 +81,9 @@ def build_pod(job: Job, attempt: int, placement: PodPlacement | None = None) -> 
         owner_references=[owner_reference(job)],
     )
     spec = template.spec.model_copy(deep=True)
+    if env:
+        own = {v.name for v in spec.env}
+        spec.env = [v for v in env if v.name not in own] + spec.env
     if placement is not None:
         spec.node_name = placement.node_name
         meta.annotations[WORKLOAD_ANNOTATION] = job.metadata.name

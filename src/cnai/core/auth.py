@@ -34,6 +34,19 @@ class Principal:
 
 
 @dataclass(frozen=True)
+class SecretBinding:
+    """The token Secret a token was issued into: it lives as long as that Secret
+    (same namespace, name and uid) does. See :mod:`cnai.core.token_secrets`."""
+
+    namespace: str
+    name: str
+    uid: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"namespace": self.namespace, "name": self.name, "uid": self.uid}
+
+
+@dataclass(frozen=True)
 class TokenRecord:
     """What the store keeps about a token: never the token itself."""
 
@@ -42,14 +55,18 @@ class TokenRecord:
     namespace: str | None
     description: str = ""
     created: str = ""
+    secret: SecretBinding | None = None
 
-    def to_public(self) -> dict[str, str | None]:
-        return {
+    def to_public(self) -> dict[str, object]:
+        public: dict[str, object] = {
             "id": self.id,
             "namespace": self.namespace,
             "description": self.description,
             "created": self.created,
         }
+        if self.secret is not None:
+            public["secret"] = self.secret.to_dict()
+        return public
 
 
 def _digest(secret: str) -> str:
@@ -82,11 +99,26 @@ class TokenAuthority:
     def has_admin(self) -> bool:
         return any(r.namespace is None for r in self._records.values())
 
-    async def issue(self, namespace: str | None, description: str = "") -> tuple[str, TokenRecord]:
-        """Create a token; the plain token is returned once and never stored."""
+    def bound_to(self, namespace: str, name: str) -> list[TokenRecord]:
+        """The tokens issued into the Secret ``namespace/name`` (any of its uids)."""
+        return [
+            r
+            for r in self._records.values()
+            if r.secret is not None and (r.secret.namespace, r.secret.name) == (namespace, name)
+        ]
+
+    async def issue(
+        self, namespace: str | None, description: str = "", secret: SecretBinding | None = None
+    ) -> tuple[str, TokenRecord]:
+        """Create a token; the plain token is returned once and never stored. A token
+        bound to a ``secret`` is scoped to that Secret's namespace."""
+        if secret is not None and namespace != secret.namespace:
+            raise ValueError("a token bound to a Secret is scoped to the Secret's namespace")
         token_id = secrets.token_hex(6)
-        secret = secrets.token_urlsafe(32)  # 256 bits
-        record = TokenRecord(token_id, _digest(secret), namespace, description, now().isoformat())
+        plain = secrets.token_urlsafe(32)  # 256 bits
+        record = TokenRecord(
+            token_id, _digest(plain), namespace, description, now().isoformat(), secret
+        )
         body: Obj = {
             "metadata": {"name": token_id},
             "digest": record.digest,
@@ -94,9 +126,11 @@ class TokenAuthority:
             "description": description,
             "created": record.created,
         }
+        if secret is not None:
+            body["secret"] = secret.to_dict()
         await self._store.create(TOKENS, body)
         self._records[token_id] = record
-        return f"{_PREFIX}{token_id}_{secret}", record
+        return f"{_PREFIX}{token_id}_{plain}", record
 
     async def revoke(self, token_id: str) -> None:
         if token_id not in self._records:
@@ -104,27 +138,34 @@ class TokenAuthority:
         await self._store.delete(TOKENS, None, token_id)
         self._records.pop(token_id, None)
 
+    def record_of(self, token: str) -> TokenRecord | None:
+        """The record of a plain token, if it is valid."""
+        parts = split_token(token.strip())
+        record = self._records.get(parts[0]) if parts else None
+        if parts is None or record is None:
+            return None
+        return record if hmac.compare_digest(_digest(parts[1]), record.digest) else None
+
     def verify(self, authorization: str | None) -> Principal:
         """Check an ``Authorization: Bearer ...`` header; raise Unauthorized."""
         if not authorization:
             raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
         scheme, _, token = authorization.partition(" ")
-        parts = split_token(token.strip()) if scheme.lower() == "bearer" else None
-        record = self._records.get(parts[0]) if parts else None
-        if parts is None or record is None:
-            raise Unauthorized("invalid bearer token")
-        if not hmac.compare_digest(_digest(parts[1]), record.digest):
+        record = self.record_of(token) if scheme.lower() == "bearer" else None
+        if record is None:
             raise Unauthorized("invalid bearer token")
         return Principal(record.id, record.namespace)
 
 
 def _record(obj: Obj) -> TokenRecord:
+    bound = obj.get("secret")
     return TokenRecord(
         id=obj["metadata"]["name"],
         digest=obj["digest"],
         namespace=obj.get("namespace"),
         description=obj.get("description", ""),
         created=obj.get("created", ""),
+        secret=SecretBinding(bound["namespace"], bound["name"], bound["uid"]) if bound else None,
     )
 
 

@@ -16,6 +16,9 @@ NAMESPACE_FINALIZER = "cnai.io/namespace-contents"
 # Held by every Pod until the runtime has stopped its process and removed its files,
 # so that deleting a Pod (or its namespace, or its Job) never leaves a process behind.
 POD_FINALIZER = "cnai.io/pod-runtime"
+# A Secret of this type holds an API token the platform issues and revokes with it
+# (cnai.core.token_secrets).
+TOKEN_SECRET_TYPE = "cnai.io/token"  # noqa: S105 - a Secret type, not a password
 
 
 def _namespace_finalizer(ns: Namespace, old: Namespace | None) -> None:
@@ -45,6 +48,12 @@ def _secret_rules(secret: Secret, old: Secret | None) -> list[FieldError]:
             )
     if old is not None and old.immutable and (old.data != secret.data or not secret.immutable):
         errors.append(FieldError("data", "field is immutable when `immutable` is set"))
+    if secret.type == TOKEN_SECRET_TYPE and secret.immutable:
+        errors.append(
+            FieldError("immutable", f"a {TOKEN_SECRET_TYPE} Secret is filled in by the platform")
+        )
+    if old is not None and old.type != secret.type and TOKEN_SECRET_TYPE in (old.type, secret.type):
+        errors.append(FieldError("type", "field is immutable", "FieldValueForbidden"))
     return errors
 
 

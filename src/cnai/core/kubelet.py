@@ -9,7 +9,9 @@ It plays the kubelet's part for the runtime the platform uses. One reconcile of 
    reason. Only standalone pods arrive unbound: a job's pods are created already bound
    to the node (and GPUs) the scheduler placed them on (``cnai.scheduling``), and their
    requests count in ``fit`` like any other active pod's;
-4. bound and not started: resolve env (Secret values) and limits, launch;
+4. bound and not started: resolve env (Secret values) and limits, launch. Every pod
+   also gets ``CNAI_SERVER`` (the platform's URL) and ``CNAI_NAMESPACE`` (its own) unless
+   it sets them, as Kubernetes tells every pod where its API server is;
 5. started: observe the process and turn what happened into phase, reason and exit code.
 
 Starting and observing are idempotent, so after a restart the same steps adopt
@@ -41,6 +43,9 @@ log = logging.getLogger(__name__)
 
 PODS = "pods"
 GPU_ANNOTATION = "cnai.io/gpus"
+# What every pod is told about the platform (cnai.core.config reads the same names).
+SERVER_ENV = "CNAI_SERVER"
+NAMESPACE_ENV = "CNAI_NAMESPACE"
 _TS = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -126,8 +131,10 @@ class PodReconciler:
         recorder: EventRecorder,
         node_name: str,
         poll_seconds: float = 0.5,
+        server_url: str = "",
     ) -> None:
         self.service = service
+        self.server_url = server_url
         self.runtime = runtime
         self.clock = clock
         self.recorder = recorder
@@ -299,7 +306,8 @@ class PodReconciler:
         """Everything the runtime needs, with Secret references turned into values."""
         typed = Pod.model_validate(pod)
         spec, ns = typed.spec, typed.metadata.namespace or "default"
-        env: dict[str, str] = {}
+        env: dict[str, str] = {SERVER_ENV: self.server_url} if self.server_url else {}
+        env[NAMESPACE_ENV] = ns
         for var in spec.env:
             if var.value is not None:
                 env[var.name] = var.value
@@ -391,6 +399,7 @@ def pod_controller(node_name: str, poll_seconds: float = 0.5) -> Any:
             ctx.recorder("pod-controller"),
             node_name,
             poll_seconds,
+            ctx.server_url,
         )
         return ControllerSpec(name="pod-controller", kind=PODS, reconciler=reconciler, workers=2)
 

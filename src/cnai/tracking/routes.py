@@ -188,10 +188,7 @@ def tracking_routes(store: TrackingStore, files: ArtifactStore, api: Any) -> lis
             group = data["group"]
             if not isinstance(group, str):
                 raise BadRequest("group: must be a run group's name")
-            try:
-                group_id = (await store.group(ns, name=group)).id
-            except Exception:
-                group_id = (await store.create_group(ns, group)).id
+            group_id = (await store.ensure_group(ns, group)).id
         owner = _mapping(data, "owner")
         run = await store.create_run(
             ns,
@@ -288,10 +285,12 @@ def route_factory(ctx: RouteContext) -> list[BaseRoute]:
     """Open the tracking store under the platform's state directory; its routes (cnai's
     tracking API and MLflow's)."""
     from cnai.tracking.mlflow_api import mlflow_routes
+    from cnai.tracking.workloads import TRACKING_STORE
 
     root = os.environ.get(ARTIFACT_ROOT_ENV) or ctx.home / "artifacts"
     files = ArtifactStore(root)
     store = TrackingStore(ctx.home / "tracking.db", artifact_root=root)
     ctx.on_close(store.close)
+    ctx.services[TRACKING_STORE] = store  # the job controllers' runs (tracking.workloads)
     ctx.api.body_limits.append((UPLOAD_PATHS, MAX_ARTIFACT_BYTES))
     return [*tracking_routes(store, files, ctx.api), *mlflow_routes(store, files, ctx.api)]

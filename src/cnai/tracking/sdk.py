@@ -209,8 +209,12 @@ class Run:
         max_buffer_points: int = 1_000_000,
         spool_dir: Path | None = None,
         own_client: bool = False,
+        workload: bool = False,
     ) -> None:
         self.client, self.id = client, run_id
+        # The run of the job this process belongs to: the platform ends it when the job
+        # ends, so ending it here only flushes (other workers and restarts log on).
+        self.workload = workload
         self.flush_interval, self.batch_points = flush_interval, batch_points
         self.max_buffer_points = max_buffer_points
         self.spool = (spool_dir or cnai_home() / "spool") / f"{run_id}.jsonl"
@@ -302,13 +306,15 @@ class Run:
             self._monitor = SystemMonitor(self, interval).start()
 
     def end(self, status: str = "FINISHED", timeout: float | None = 60.0) -> None:
-        """Flush, then mark the run ``status`` with its end time."""
+        """Flush, then mark the run ``status`` with its end time (a job's run: flush only;
+        the platform ends it with the job)."""
         if self._monitor is not None:
             self._monitor.stop()
         self.flush(timeout)
         self._stop()
         _forget(self)
-        self.client.update_run(self.id, status=status, endTime=int(time.time() * 1000))
+        if not self.workload:
+            self.client.update_run(self.id, status=status, endTime=int(time.time() * 1000))
         if self._own_client:
             self.client.close()
 
@@ -461,6 +467,7 @@ def start_run(
     global _active
     own = client is None
     client = client or TrackingClient()
+    workload = not run_id and bool(os.environ.get(RUN_ID_ENV))
     run_id = run_id or os.environ.get(RUN_ID_ENV)
     if run_id:
         client.get_run(run_id)  # it must exist and be ours
@@ -473,7 +480,7 @@ def start_run(
         if group:
             body["group"] = group
         run_id = str(client.create_run(**body)["id"])
-    run = Run(client, run_id, own_client=own, **options)
+    run = Run(client, run_id, own_client=own, workload=workload, **options)
     if system_metrics:
         run.log_system_metrics(system_metrics)
     if params and os.environ.get(RUN_ID_ENV) == run_id:

@@ -447,15 +447,19 @@ class TrackingStore:
             raise NotFound(f"run group with {what} not found in namespace {namespace}")
         return _group(row)
 
-    async def default_group(self, namespace: str) -> RunGroup:
-        """The namespace's ``Default`` run group, created on first use."""
+    async def ensure_group(self, namespace: str, name: str) -> RunGroup:
+        """The run group ``name``, created on first use."""
         try:
-            return await self.group(namespace, name=DEFAULT_GROUP)
+            return await self.group(namespace, name=name)
         except NotFound:
             try:
-                return await self.create_group(namespace, DEFAULT_GROUP)
+                return await self.create_group(namespace, name)
             except AlreadyExists:  # created meanwhile
-                return await self.group(namespace, name=DEFAULT_GROUP)
+                return await self.group(namespace, name=name)
+
+    async def default_group(self, namespace: str) -> RunGroup:
+        """The namespace's ``Default`` run group, created on first use."""
+        return await self.ensure_group(namespace, DEFAULT_GROUP)
 
     async def list_groups(self, namespace: str) -> list[RunGroup]:
         rows = await self._read(

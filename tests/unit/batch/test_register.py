@@ -45,10 +45,11 @@ def test_the_factory_builds_the_job_controller_owning_pods_and_workloads() -> No
 
     ctx = cast(
         ControllerContext,
-        SimpleNamespace(service=object(), clock=FakeClock(), recorder=recorder),
+        SimpleNamespace(service=object(), clock=FakeClock(), recorder=recorder, services={}),
     )
     spec = job_controller(ctx)
-    assert (spec.name, spec.kind, spec.owns) == ("job-controller", "jobs", ("pods", "workloads"))
+    assert (spec.name, spec.kind) == ("job-controller", "jobs")
+    assert spec.owns == ("pods", "workloads", "secrets")
     assert isinstance(spec.reconciler, JobReconciler)
     assert recorders == ["job-controller"]
 

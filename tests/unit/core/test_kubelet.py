@@ -69,6 +69,9 @@ class FakeRuntime:
         self.processes[uid] = Observation(ProcessState.EXITED, exit_code=code, reason=reason)
 
 
+SERVER = "http://127.0.0.1:9"
+
+
 @dataclass
 class World:
     service: ResourceService
@@ -93,7 +96,9 @@ async def world(store: SQLiteStore, registry: Registry) -> World:
     runtime = FakeRuntime()
     assert await sync_node(service, runtime) == NODE
     recorder = EventRecorder(store, "pod-controller")
-    kubelet = PodReconciler(service, runtime, FakeClock(), recorder, NODE, poll_seconds=0.5)
+    kubelet = PodReconciler(
+        service, runtime, FakeClock(), recorder, NODE, poll_seconds=0.5, server_url=SERVER
+    )
     return World(service, runtime, kubelet)
 
 
@@ -119,6 +124,18 @@ async def run_to_running(world: World, name: str) -> dict[str, Any]:
     await world.step(name)  # bind
     await world.step(name)  # launch
     return await world.pod(name)
+
+
+async def test_a_pods_own_variables_win_over_what_the_platform_tells_it(world: World) -> None:
+    env = [
+        {"name": "CNAI_SERVER", "value": "http://elsewhere"},
+        {"name": "CNAI_NAMESPACE", "value": "x"},
+    ]
+    await world.service.create("pods", pod("own", env=env))
+    await world.step("own")
+    await world.step("own")
+    launched = world.runtime.launched[0].env
+    assert (launched["CNAI_SERVER"], launched["CNAI_NAMESPACE"]) == ("http://elsewhere", "x")
 
 
 async def test_pod_is_bound_launched_and_reported_running(world: World) -> None:
@@ -149,7 +166,13 @@ async def test_pod_is_bound_launched_and_reported_running(world: World) -> None:
     assert await world.step("p1") == 0.5  # running pods are polled
     launch = world.runtime.launched[0]
     assert launch.command == ("python3", "-c", "print(1)", "--fast")
-    assert launch.env == {"PLAIN": "1", "USER_NAME": "alice"}
+    # Every pod is told where the platform is and which namespace it is in.
+    assert launch.env == {
+        "CNAI_SERVER": SERVER,
+        "CNAI_NAMESPACE": "default",
+        "PLAIN": "1",
+        "USER_NAME": "alice",
+    }
     assert launch.working_dir == "/tmp"
     assert launch.memory_limit_bytes == 64 * 2**20
     assert launch.cpu_request == 0.5
@@ -232,7 +255,11 @@ async def test_missing_secret_keeps_the_pod_pending_until_it_exists(world: World
         },
     )
     await world.step("p")
-    assert world.runtime.launched[0].env == {"K": "v"}
+    assert world.runtime.launched[0].env == {
+        "CNAI_SERVER": SERVER,
+        "CNAI_NAMESPACE": "default",
+        "K": "v",
+    }
 
 
 async def test_deleting_a_running_pod_stops_it_then_removes_it(world: World) -> None:

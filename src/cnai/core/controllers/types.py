@@ -76,6 +76,11 @@ class ControllerContext:
     runtime: Runtime
     recorder: Callable[[str], EventRecorder]  # component name -> recorder
     settings: dict[str, Any] = field(default_factory=dict)
+    # The URL workloads reach the platform's API at (given to every pod as CNAI_SERVER).
+    server_url: str = ""
+    # Objects capabilities open once and share between their routes and controllers,
+    # by a key the owning capability names (e.g. the tracking store).
+    services: dict[str, Any] = field(default_factory=dict)
 
 
 ControllerFactory = Callable[[ControllerContext], ControllerSpec]

@@ -4,7 +4,8 @@ High-volume records that are not resources (tracking's runs and metrics, later t
 gateway) have their own routes. A capability appends a :data:`RouteFactory` to the
 platform's ``route_factories``; the platform calls it once its store exists, with a
 :class:`RouteContext` giving the API server (for authentication), the state directory,
-and a place to register what must be closed at shutdown.
+a place to register what must be closed at shutdown, and ``services``, which the
+platform hands on to the controllers (they start after the routes are built).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ class RouteContext:
     api: Any  # cnai.core.server.app.ApiServer (authentication, the resource service)
     home: Path  # the platform's state directory (CNAI_HOME)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Shared with the controllers (ControllerContext.services): what a capability opens
+    # here and its controllers use too, by a key the capability names.
+    services: dict[str, Any] = field(default_factory=dict)
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
         """Run ``closer`` when the platform shuts down (after its controllers)."""

@@ -84,13 +84,21 @@ class StartFailure(Exception):
 
 
 def child_env(
-    base: Mapping[str, str], pod_env: Mapping[str, str], gpu_indices: list[int]
+    base: Mapping[str, str],
+    pod_env: Mapping[str, str],
+    gpu_indices: list[int],
+    python_bin: str = "",
 ) -> dict[str, str]:
-    """The process's environment: the platform's (so its Python environment works),
-    without the platform's own CNAI_* settings (its token among them), overlaid with the
-    pod's variables; CUDA_VISIBLE_DEVICES always pins the pod to its GPUs ("" for none).
+    """The process's environment: the platform's, with the directory of its Python
+    (``python_bin``) first on PATH, so ``python``, ``torchrun`` and ``cnai`` in a pod are
+    the platform's environment's as if it were activated; without the platform's own
+    CNAI_* settings (its token among them); overlaid with the pod's variables.
+    CUDA_VISIBLE_DEVICES always pins the pod to its GPUs ("" for none).
     """
     env = {k: v for k, v in base.items() if not k.startswith("CNAI_")}
+    if python_bin:
+        rest = [d for d in env.get("PATH", os.defpath).split(os.pathsep) if d and d != python_bin]
+        env["PATH"] = os.pathsep.join([python_bin, *rest])
     env.update(pod_env)
     env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in gpu_indices)
     return env
@@ -182,7 +190,8 @@ class Shim:
             raise StartFailure(START_FAILED_EXIT, "the pod has no command")
         if not os.path.isdir(cwd):
             raise StartFailure(START_FAILED_EXIT, f"working directory {cwd!r} does not exist")
-        env = child_env(os.environ, self.spec.env, self.spec.gpu_indices)
+        python_bin = os.path.dirname(sys.executable)
+        env = child_env(os.environ, self.spec.env, self.spec.gpu_indices, python_bin)
         with open(self.pod.log, "ab") as out:
             try:
                 return subprocess.Popen(

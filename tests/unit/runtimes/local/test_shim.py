@@ -203,3 +203,13 @@ async def test_the_shim_keeps_no_descriptor_of_the_platform_that_started_it(
         pass  # the port is free again
     go.touch()
     await wait_exited(runtime, "holder")
+
+
+async def test_python_by_name_is_the_platforms_interpreter(runtime: LocalRuntime) -> None:
+    """A pod's ``python`` (and ``torchrun``, ``cnai``) is the platform's environment's,
+    as if it were activated, whatever PATH the platform was started with."""
+    pod = make_pod().shell("python -c 'import sys; print(sys.prefix)'").build()
+    await runtime.launch(pod)
+    seen = await wait_exited(runtime, pod.uid)
+    assert seen.exit_code == 0
+    await wait_for(log_has(runtime, pod.uid, sys.prefix), "the interpreter's prefix")
