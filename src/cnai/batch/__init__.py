@@ -1,7 +1,7 @@
 """Batch: the ``Job`` kind and its controller (DESIGN.md section 3, workloads).
 
 ``register(platform)`` hands the kind (with its printer columns and admission rules) and
-the job controller's factory to the platform. This package imports only ``cnai.core``.
+the job controller's factory to the platform.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from cnai.batch.admission import job_validator, pod_validators
 from cnai.batch.api import Job, JobPhase, JobSpec, JobStatus
 from cnai.batch.controller import JobReconciler, job_controller
 from cnai.core.registry import Column, KindInfo, Registry
+from cnai.scheduling.references import queue_references
 
 __all__ = ["Job", "JobPhase", "JobReconciler", "JobSpec", "JobStatus", "job_kind", "register"]
 
@@ -33,7 +34,12 @@ class _Platform(Protocol):
 
 def job_kind(registry: Registry) -> KindInfo:
     """The Job kind, its template checked by the Pod rules already in ``registry``."""
-    return KindInfo(Job, columns=COLUMNS, validators=(job_validator(pod_validators(registry)),))
+    return KindInfo(
+        Job,
+        columns=COLUMNS,
+        validators=(job_validator(pod_validators(registry)),),
+        reference_checks=(queue_references,),
+    )
 
 
 def register(platform: _Platform) -> None:

@@ -11,41 +11,32 @@ decision needs to know of it.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from cnai.batch.api import Job
 from cnai.batch.pods import owner_reference
-from cnai.core.kubelet import GPU_ANNOTATION
 from cnai.core.meta import ObjectMeta
 from cnai.core.pods import Pod
-from cnai.scheduling.api import PodPlacement, PodSet, Workload, WorkloadPhase, WorkloadSpec
-from cnai.scheduling.snapshots import surplus_pods
+from cnai.scheduling.api import PodSet, Workload, WorkloadSpec
+from cnai.scheduling.gate import OPEN, QUEUED, Gate, admission_gate, free_slots, surplus
+
+__all__ = [
+    "OPEN",
+    "QUEUED",
+    "Gate",
+    "build_workload",
+    "free_slots",
+    "gate_of",
+    "pod_set",
+    "resized",
+    "surplus",
+    "wanted_pods",
+]
 
 WORKLOADS = "workloads"
 DEFAULT_QUEUE = "default"  # keep in sync with cnai.scheduling.defaults.DEFAULT
 POD_SET = "main"
-QUEUED = "Queued"
 NO_PARALLELISM = "NoParallelism"
-
-
-@dataclass(frozen=True)
-class Gate:
-    """What the Job's Workload allows: pods up to ``count`` while admitted (None: no
-    limit); none while pending; stop them all while evicted. ``surplus``: active pods to
-    stop because the Workload was shrunk, by preemption or to a lowered count (they
-    hold no slot of its placement). ``reason`` and ``message`` say why the job waits."""
-
-    admitted: bool = True
-    count: int | None = None
-    evicted: bool = False
-    reason: str = ""
-    message: str = ""
-    surplus: tuple[str, ...] = ()
-
-
-OPEN = Gate()  # no scheduler: as many pods as the job wants (pure decision tests)
 
 
 def wanted_pods(job: Job, succeeded: int) -> int:
@@ -103,50 +94,9 @@ def resized(wl: Workload, job: Job, count: int) -> Workload | None:
 
 
 def gate_of(wl: Workload | None, active: Iterable[Pod] = (), parallelism: int = 1) -> Gate:
-    """What the Workload's status allows the job to do now, given the job's ``active``
-    pods (those beyond a shrunk Workload's placement are to be stopped). A job with
-    ``parallelism`` 0 has no Workload and runs nothing until it is raised."""
+    """What the Workload's status allows the job to do now (:func:`admission_gate`). A
+    job with ``parallelism`` 0 has no Workload and runs nothing until it is raised."""
     if wl is None and parallelism == 0:
         message = "parallelism is 0: no pods run until it is raised"
         return Gate(False, 0, reason=NO_PARALLELISM, message=message)
-    if wl is None:
-        return Gate(False, 0, reason=QUEUED, message="waiting for the scheduler")
-    status = wl.status
-    if status.phase is WorkloadPhase.EVICTING:
-        message = f"preempted: {status.message}; its pods are stopping, then it is requeued"
-        return Gate(False, 0, evicted=True, reason="Preempted", message=message)
-    if status.phase is WorkloadPhase.ADMITTED and status.admission is not None:
-        count = sum(a.count for a in status.admission.pod_set_assignments)
-        return Gate(True, count, surplus=surplus(wl, active))
-    message = status.message or f"waiting for the scheduler in queue {wl.spec.queue_name}"
-    return Gate(False, 0, reason=status.reason or QUEUED, message=message)
-
-
-def _slot(pod: Pod) -> tuple[str, tuple[int, ...]]:
-    text = pod.metadata.annotations.get(GPU_ANNOTATION, "")
-    return pod.spec.node_name, tuple(int(i) for i in text.split(",") if i.strip().isdigit())
-
-
-def surplus(wl: Workload, active: Iterable[Pod]) -> tuple[str, ...]:
-    """Names of active pods that hold no slot of the admitted Workload's placement,
-    highest-numbered first (a shrunk Workload keeps its oldest pods' slots).
-
-    The scheduler's own rule, so the Job deletes exactly the pods the scheduler counts as
-    still stopping."""
-    return tuple(reversed([p.metadata.name for p in surplus_pods(wl, active)]))
-
-
-def free_slots(wl: Workload | None, active: Iterable[Pod]) -> list[PodPlacement]:
-    """The placements of the admitted Workload that no active pod holds, in order."""
-    if wl is None or wl.status.admission is None:
-        return []
-    held = Counter(_slot(p) for p in active)
-    out = []
-    for a in wl.status.admission.pod_set_assignments:
-        for p in a.placements:
-            key = (p.node_name, tuple(p.gpus))
-            if held[key] > 0:
-                held[key] -= 1
-            else:
-                out.append(p)
-    return out
+    return admission_gate(wl, active)

@@ -7,7 +7,7 @@ everything else from here, so the kernel never needs to know which capabilities 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,11 @@ from cnai.version import GROUP_VERSION
 Defaulter = Callable[[Any, Any | None], None]
 # A validator returns every rule the object breaks, each naming its field path.
 Validator = Callable[[Any, Any | None], list[FieldError]]
+# Whether an object exists: (plural, namespace, name) -> bool.
+Lookup = Callable[[str, str | None, str], Awaitable[bool]]
+# A reference check is a validator that may look other objects up (a queue the object
+# names must exist); it runs after the validators, on create and on spec updates.
+ReferenceCheck = Callable[[Any, Any | None, Lookup], Awaitable[list[FieldError]]]
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class KindInfo:
     columns: tuple[Column, ...] = ()
     defaulters: tuple[Defaulter, ...] = ()
     validators: tuple[Validator, ...] = ()
+    reference_checks: tuple[ReferenceCheck, ...] = ()
     has_status: bool = True
     verbs: tuple[str, ...] = ("create", "get", "list", "watch", "update", "patch", "delete")
 

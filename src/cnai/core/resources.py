@@ -54,9 +54,29 @@ class ResourceService:
         if info.has_status and isinstance(body, dict) and "status" in body:
             body = {k: v for k, v in body.items() if k != "status"}
         obj = self.admission.admit(info, body, namespace=namespace)
+        await self._check_references(info, obj, None)
         if info.namespaced:
             await self._require_active_namespace(obj["metadata"]["namespace"])
         return await self.store.create(plural, obj)
+
+    async def _exists(self, plural: str, namespace: str | None, name: str) -> bool:
+        try:
+            await self.get(plural, namespace, name)
+        except NotFound:
+            return False
+        return True
+
+    async def _check_references(self, info: KindInfo, obj: Obj, old: Obj | None) -> None:
+        """Run the kind's reference checks on the admitted object; raise Invalid."""
+        if not info.reference_checks:
+            return
+        typed = info.model.model_validate(obj)
+        typed_old = info.model.model_validate(old) if old is not None else None
+        errors: list[FieldError] = []
+        for check in info.reference_checks:
+            errors.extend(await check(typed, typed_old, self._exists))
+        if errors:
+            raise Invalid.of(errors, info.kind, typed.metadata.name)
 
     async def get(self, plural: str, namespace: str | None, name: str) -> Obj:
         info = self.kind(plural)
@@ -110,6 +130,7 @@ class ResourceService:
         obj = self.admission.admit(info, merged, old, namespace=ns, name=name)
         if status:
             return await self.store.update_status(plural, obj)
+        await self._check_references(info, obj, old)
         return await self.store.update(plural, obj)
 
     @staticmethod

@@ -93,6 +93,7 @@ async def update_spec(service: ResourceService, **fields: Any) -> dict[str, Any]
 async def test_updates_that_would_change_a_started_job_are_rejected(
     service: ResourceService, fields: dict[str, Any], field: str
 ) -> None:
+    await local_queues(service, "team-a", "other")
     created = await service.create("jobs", make_job().queue("team-a").build())
     created["status"] = {"startTime": "2026-01-01T00:00:00Z"}
     await service.update("jobs", created, "default", "j", status=True)
@@ -111,9 +112,32 @@ async def test_updates_that_would_change_a_started_job_are_rejected(
     ],
 )
 async def test_updates_a_job_allows(service: ResourceService, fields: dict[str, Any]) -> None:
+    await local_queues(service, "team-a", "other")
     await service.create("jobs", make_job().queue("team-a").build())
     updated = await update_spec(service, **fields)
     assert all(updated["spec"][k] == v for k, v in fields.items())
+
+
+async def local_queues(service: ResourceService, *names: str) -> None:
+    for name in names:
+        body = {"apiVersion": "cnai.io/v1alpha1", "kind": "LocalQueue",
+                "metadata": {"name": name}, "spec": {"clusterQueue": "default"}}  # fmt: skip
+        await service.create("localqueues", body, "default")
+
+
+async def test_a_job_naming_a_queue_or_priority_class_that_does_not_exist_is_refused(
+    service: ResourceService,
+) -> None:
+    job = make_job().queue("nope").build()
+    job["spec"]["priorityClassName"] = "urgent"
+    with pytest.raises(Invalid) as caught:
+        await service.create("jobs", job)
+    assert [(c.field, c.message) for c in caught.value.causes] == [
+        ("spec.queue", "LocalQueue 'nope' not found in namespace 'default'"),
+        ("spec.priorityClassName", "PriorityClass 'urgent' not found"),
+    ]
+    # The namespace's default queue is always there (the platform makes it).
+    await service.create("jobs", make_job().queue("default").build())
 
 
 async def test_the_quickstart_job_is_admitted(service: ResourceService) -> None:
