@@ -98,7 +98,12 @@ class Capability(Protocol):
 
 # The capability packages `cnai up` assembles, in dependency order. Each is a module
 # with a module-level ``register(platform)``.
-CAPABILITIES: tuple[str, ...] = ("cnai.scheduling", "cnai.batch", "cnai.tracking")
+CAPABILITIES: tuple[str, ...] = (
+    "cnai.scheduling",
+    "cnai.batch",
+    "cnai.tracking",
+    "cnai.training",
+)
 
 
 def load_capabilities(names: tuple[str, ...] = CAPABILITIES) -> list[Capability]:
@@ -324,6 +329,7 @@ class Platform:
             recorder=lambda component: EventRecorder(store, component),
             server_url=self.options.workload_url,
             services=services,
+            home=self.home,
         )
         manager = Manager(store, self.registry, clock)
         manager.add(pod_controller(node_name)(ctx))

@@ -40,6 +40,7 @@ def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> 
     raise AssertionError(f"{needle!r} not printed; output was:\n{''.join(seen)}")
 
 
+@pytest.mark.timeout(300)  # the quickstart trains a model on two workers
 def test_up_with_quickstart_serves_until_interrupted(tmp_path: Path) -> None:
     home = tmp_path / "home"
     port = free_port()
@@ -52,7 +53,7 @@ def test_up_with_quickstart_serves_until_interrupted(tmp_path: Path) -> None:
         cwd=REPO,
     )
     try:
-        output = _wait_for_line(proc, "quickstart succeeded", timeout=60)
+        output = _wait_for_line(proc, "quickstart succeeded", timeout=300)
         assert "namespace/quickstart created" in output
         assert "secret/demo-credentials" in output
         # Still serving after the summary: the CLI reaches it through the written config.
@@ -71,6 +72,11 @@ def test_up_with_quickstart_serves_until_interrupted(tmp_path: Path) -> None:
         model = _cnai(home, "models", "show", "primes", "-n", "quickstart")
         assert model.returncode == 0, model.stderr
         assert model.stdout.splitlines()[-1].split()[:2] == ["1", "champion"]
+        # The TrainJob: two DDP workers trained digits and registered the model.
+        assert "trainjob/digits: Succeeded on 2 nodes" in output
+        trained = _cnai(home, "models", "show", "digits", "-n", "quickstart")
+        assert trained.returncode == 0, trained.stderr
+        assert trained.stdout.splitlines()[-1].split()[:2] == ["1", "champion"]
         assert (home / "config.yaml").stat().st_mode & 0o777 == 0o600
     finally:
         proc.send_signal(signal.SIGINT)

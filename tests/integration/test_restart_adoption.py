@@ -21,6 +21,7 @@ from workloads import JobBuilder, PodBuilder, job_pods, processes_with
 
 from cnai import Client
 from cnai.batch.api import Job, JobPhase
+from cnai.core.errors import NotFound
 from cnai.core.kinds import Event, Namespace
 from cnai.core.pods import Pod, PodPhase
 
@@ -76,7 +77,10 @@ def _wait_pod_phase(own: Restartable, name: str, done: bool) -> Pod:
 
     def reached() -> bool:
         with own.client() as c:
-            phase = c.get(Pod, name, NAMESPACE).status.phase
+            try:
+                phase = c.get(Pod, name, NAMESPACE).status.phase
+            except NotFound:  # not created yet (the job's token Secret comes first)
+                return False
         return phase.terminal if done else phase is PodPhase.RUNNING
 
     wait_until(reached, WAIT_S, f"pod {name} to be {'finished' if done else 'Running'}")

@@ -192,3 +192,32 @@ def test_system_metrics_are_logged_when_asked(tracking: TrackingClient, tmp_path
     assert history["steps"][:2] == [0, 1]
     assert all(0 <= v <= 100 for v in history["values"])
     assert tracking.get_run(run.id)["metrics"]["system/system_memory_usage_megabytes"]["value"] > 0
+
+
+def test_register_model_from_the_active_run(
+    platform: RunningPlatform, namespace: str, tracking: TrackingClient, tmp_path: Path
+) -> None:
+    """One call registers the next version from the run's artifacts, with lineage to the
+    run, and moves the alias; a bad field is refused naming it, registering nothing."""
+    model_file = tmp_path / "model.pt"
+    model_file.write_bytes(b"weights")
+    with cnai.start_run("fit", client=tracking, spool_dir=tmp_path) as run:
+        cnai.log_artifact(model_file, "model")
+        first = cnai.register_model(
+            "Digits CNN", "model/model.pt", format="torchscript", metrics={"accuracy": 0.97}
+        )
+        second = cnai.register_model("Digits CNN", "model/model.pt", aliases=["champion"])
+        with pytest.raises(TrackingError) as refused:
+            cnai.register_model("Digits CNN", "model", format="pickle")
+    assert "spec.format" in str(refused.value)
+    assert (first["spec"]["version"], second["spec"]["version"]) == (1, 2)
+    assert first["spec"]["runId"] == run.id
+    assert first["spec"]["source"].endswith(f"/{run.id}/model/model.pt")
+    assert first["spec"]["metrics"] == {"accuracy": 0.97}
+    with platform.client() as client:
+        model = client.get("model", first["spec"]["model"], namespace)
+        assert model.spec["displayName"] == "Digits CNN"
+        assert model.spec["aliases"] == {"champion": 2}
+        assert model.status["latestVersion"] == 2
+        versions = client.list("modelversion", namespace).items
+        assert len(versions) == 2

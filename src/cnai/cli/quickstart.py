@@ -13,27 +13,28 @@ from cnai.core.errors import ApiError
 from cnai.core.manifests import load_path
 
 console = Console(stderr=True, highlight=False)
-JOB_TIMEOUT_S = 180.0
+JOB_TIMEOUT_S = 300.0
 _FINISHED = ("Succeeded", "Failed")
+_WAITED = {"Job": "job", "TrainJob": "trainjob"}
 
 
 def run_quickstart(config_path: Path, directory: Path) -> bool:
     """Apply every manifest in ``directory``, wait for its Jobs, print a summary."""
     try:
         with Client(config_path=config_path) as client:
-            docs = load_path(directory)
+            docs = [_resolved(doc, directory) for doc in load_path(directory)]
             console.print(f"quickstart: applying {len(docs)} objects from {directory}")
             for doc in docs:
                 result = client.apply(doc)
                 obj = result.object
                 where = f" -n {obj.metadata.namespace}" if obj.metadata.namespace else ""
                 console.print(f"  {obj.kind.lower()}/{obj.metadata.name}{where} {result.action}")
-            ok = all(_await_job(client, doc) for doc in docs if doc.get("kind") == "Job")
+            ok = all([_await_job(client, doc) for doc in docs if doc.get("kind") in _WAITED])
     except ApiError as exc:
         console.print(f"[red]quickstart failed:[/red] {exc.message}")
         return False
     if not ok:
-        console.print("[red]quickstart failed[/red]: a Job did not succeed (see above)")
+        console.print("[red]quickstart failed[/red]: a job did not succeed (see above)")
         return False
     try:
         _track(config_path)
@@ -41,10 +42,10 @@ def run_quickstart(config_path: Path, directory: Path) -> bool:
         console.print(f"[red]quickstart failed:[/red] tracking: {exc}")
         return False
     console.print(
-        f"[green]quickstart succeeded[/green]: {len(docs)} objects applied, the Job ran to "
-        "completion, a run was tracked and its model registered. Try `cnai get jobs,pods -n "
-        "quickstart`, `cnai runs list -n quickstart` and `cnai models show primes -n "
-        "quickstart`."
+        f"[green]quickstart succeeded[/green]: {len(docs)} objects applied, the Job and the "
+        "TrainJob ran to completion, their runs were tracked and their models registered. "
+        "Try `cnai get jobs,trainjobs,pods -n quickstart`, `cnai runs list -n quickstart` "
+        "and `cnai models show digits -n quickstart`."
     )
     return True
 
@@ -95,30 +96,53 @@ def _track(config_path: Path) -> None:
         console.print("quickstart: registered model primes version 1 as models:/primes@champion")
 
 
+def _resolved(doc: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """A TrainJob's relative workingDir, resolved against the repository (the directory
+    above ``examples/``), so the quickstart runs wherever it is cloned."""
+    trainer = (doc.get("spec") or {}).get("trainer") if doc.get("kind") == "TrainJob" else None
+    if isinstance(trainer, dict):
+        where = Path(str(trainer.get("workingDir") or "."))
+        if not where.is_absolute():
+            repo = directory.resolve().parent.parent
+            trainer["workingDir"] = str((repo / where).resolve())
+    return doc
+
+
 def _await_job(client: Client, doc: dict[str, Any]) -> bool:
+    kind = _WAITED[str(doc["kind"])]
     meta = doc.get("metadata") or {}
     name, ns = str(meta["name"]), meta.get("namespace")
-    console.print(f"quickstart: waiting for job/{name} to finish")
+    console.print(f"quickstart: waiting for {kind}/{name} to finish")
     deadline = time.monotonic() + JOB_TIMEOUT_S
     status: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        status = client.get("job", name, ns).status or {}
+        status = client.get(kind, name, ns).status or {}
         if status.get("phase") in _FINISHED:
             break
         time.sleep(0.2)
     else:
-        console.print(f"  job/{name} did not finish within {JOB_TIMEOUT_S:.0f}s")
+        console.print(f"  {kind}/{name} did not finish within {JOB_TIMEOUT_S:.0f}s")
         return False
-    _summarize(client, name, ns, status)
+    _summarize(client, kind, name, ns, status)
     return status.get("phase") == "Succeeded"
 
 
-def _summarize(client: Client, name: str, ns: str | None, status: dict[str, Any]) -> None:
-    console.print(
-        f"  job/{name}: {status.get('phase')} "
-        f"(succeeded {status.get('succeeded', 0)}, failed {status.get('failed', 0)})"
-    )
-    pods = client.list("pod", ns, label_selector=f"cnai.io/job-name={name}").items
+def _summarize(
+    client: Client, kind: str, name: str, ns: str | None, status: dict[str, Any]
+) -> None:
+    if kind == "trainjob":
+        console.print(
+            f"  trainjob/{name}: {status.get('phase')} on {status.get('numNodes')} nodes "
+            f"(restarts {status.get('restarts', 0)}), run {status.get('runId')}"
+        )
+        selector = f"cnai.io/trainjob-name={name}"
+    else:
+        console.print(
+            f"  job/{name}: {status.get('phase')} "
+            f"(succeeded {status.get('succeeded', 0)}, failed {status.get('failed', 0)})"
+        )
+        selector = f"cnai.io/job-name={name}"
+    pods = client.list("pod", ns, label_selector=selector).items
     for pod in pods:
         pod_status = pod.status or {}
         output = b"".join(client.logs(pod.metadata.name, ns)).decode("utf-8", "replace")

@@ -131,3 +131,44 @@ async def resolve(service: Any, namespace: str, uri: str) -> ModelVersion:
     except NotFound:
         raise NotFound(f"model {model.display} has no version {number}") from None
     return ModelVersion.model_validate(found)
+
+
+async def ensure_model(service: Any, namespace: str, name: str) -> Model:
+    """The model called ``name``, registered on first use (as MLflow does on the first
+    version of a new name)."""
+    try:
+        return await find_model(service, namespace, name)
+    except NotFound:
+        pass
+    resource = resource_name(name)
+    body = {
+        "apiVersion": "cnai.io/v1alpha1",
+        "kind": "Model",
+        "metadata": {"name": resource},
+        "spec": {"displayName": "" if resource == name else name},
+    }
+    try:
+        return Model.model_validate(await service.create("models", body, namespace))
+    except AlreadyExists:  # registered meanwhile
+        return await find_model(service, namespace, name)
+
+
+async def register(
+    service: Any, namespace: str, name: str, spec: dict[str, Any], aliases: Iterable[str] = ()
+) -> ModelVersion:
+    """Register the next version of the model called ``name`` (created if new) and point
+    ``aliases`` at it."""
+    model = await ensure_model(service, namespace, name)
+    version = await create_version(service, namespace, model, spec)
+    wanted = list(aliases)
+    for _ in range(10):
+        if not wanted:
+            break
+        current = Model.model_validate(await service.get("models", namespace, model.metadata.name))
+        current.spec.aliases.update(dict.fromkeys(wanted, version.spec.version))
+        try:
+            await service.update("models", current.to_dict(), namespace, model.metadata.name)
+            break
+        except Conflict:  # a concurrent update: read again
+            continue
+    return version

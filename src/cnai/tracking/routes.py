@@ -15,6 +15,10 @@ Under ``/apis/tracking.cnai.io/v1/namespaces/{ns}``:
 - ``runs/{id}/metrics/{key}``: ``GET`` the history, as the same columns.
 - ``metrics:history``: ``POST {"key", "runs": [ids]}`` the histories of one metric for
   many runs in one request (for comparing runs).
+- ``models/{name}/versions``: ``POST {"source", "runId", "format", "signature",
+  "metrics", "description", "tags", "aliases": [...]}`` registers the next version of
+  the model called ``name`` (registered first if new; a Model and a ModelVersion
+  resource, checked by their admission rules) and points the aliases at it.
 - ``runs/{id}/artifacts/{path}``: ``PUT`` a file (streamed; up to 20 GiB, beyond the
   API's body limit), ``GET`` it back, or list a directory (``GET runs/{id}/artifacts``
   lists the root).
@@ -37,6 +41,7 @@ from starlette.routing import BaseRoute, Route
 from cnai.core.auth import authorize
 from cnai.core.errors import BadRequest, NotFound
 from cnai.core.server.extensions import RouteContext
+from cnai.tracking import registry
 from cnai.tracking.artifacts import (
     ARTIFACT_ROOT_ENV,
     MAX_ARTIFACT_BYTES,
@@ -269,7 +274,23 @@ def tracking_routes(store: TrackingStore, files: ArtifactStore, api: Any) -> lis
             {"files": [{"path": e.path, "isDir": e.is_dir, "size": e.size} for e in entries]}
         )
 
+    async def register_version(request: Request) -> Response:
+        ns = allow(request, "create", "modelversions")
+        data = await _body(request)
+        source = data.get("source")
+        if not isinstance(source, str) or not source:
+            raise BadRequest("source: the URI of the version's artifacts is required")
+        aliases = data.get("aliases") or []
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise BadRequest("aliases: must be a list of alias names")
+        fields = ("runId", "format", "signature", "metrics", "description", "tags")
+        spec = {"source": source, **{k: data[k] for k in fields if k in data}}
+        name = request.path_params["name"]
+        version = await registry.register(api.service, ns, name, spec, aliases)
+        return _json(version.to_dict(), 201)
+
     return [
+        Route(PREFIX + "/models/{name}/versions", register_version, methods=["POST"]),
         Route(PREFIX + "/runs/{id}/artifacts", artifacts, methods=["GET"]),
         Route(PREFIX + "/runs/{id}/artifacts/{path:path}", artifacts, methods=["GET", "PUT"]),
         Route(PREFIX + "/rungroups", groups, methods=["GET", "POST"]),

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -188,6 +188,14 @@ class TrackingClient:
         if answer.status_code >= 400:
             raise TrackingError(f"{answer.status_code}: {answer.text}")
         return answer.content
+
+    def register_model(self, name: str, source: str, **spec: Any) -> dict[str, Any]:
+        """Register the next version of model ``name`` (created if new); ``spec`` holds
+        runId, format, signature, metrics, description, tags and aliases (a list).
+        Returns the ModelVersion."""
+        body = {"source": source, **{k: v for k, v in spec.items() if v is not None}}
+        version: dict[str, Any] = self.request("POST", f"/models/{name}/versions", json=body)
+        return version
 
     def histories(self, run_ids: list[str], key: str) -> dict[str, dict[str, list[Any]]]:
         found: dict[str, dict[str, list[Any]]] = self.request(
@@ -523,6 +531,37 @@ def set_tags(tags: Mapping[str, Any]) -> None:
 
 def log_artifact(local_path: str | Path, artifact_path: str = "") -> None:
     active_run().log_artifact(local_path, artifact_path)
+
+
+def register_model(
+    name: str,
+    artifact_path: str = "",
+    *,
+    source: str | None = None,
+    format: str = "custom",
+    metrics: Mapping[str, float] | None = None,
+    signature: Mapping[str, Any] | None = None,
+    aliases: Sequence[str] = (),
+    description: str = "",
+) -> dict[str, Any]:
+    """Register the next version of model ``name`` from the active run's artifacts at
+    ``artifact_path`` (or from ``source``, any URI), with lineage to the run; point
+    ``aliases`` (e.g. ``["champion"]``) at it. Returns the ModelVersion; it resolves as
+    ``models:/NAME/N`` and ``models:/NAME@ALIAS``."""
+    run = active_run()
+    if source is None:
+        root = str(run.client.get_run(run.id)["artifactUri"]).rstrip("/")
+        source = f"{root}/{artifact_path.strip('/')}" if artifact_path else root
+    return run.client.register_model(
+        name,
+        source,
+        runId=run.id,
+        format=format,
+        metrics=dict(metrics) if metrics else None,
+        signature=dict(signature) if signature else None,
+        aliases=list(aliases),
+        description=description or None,
+    )
 
 
 def end_run(status: str = "FINISHED") -> None:

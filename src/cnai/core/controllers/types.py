@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -78,6 +79,9 @@ class ControllerContext:
     settings: dict[str, Any] = field(default_factory=dict)
     # The URL workloads reach the platform's API at (given to every pod as CNAI_SERVER).
     server_url: str = ""
+    # The platform's state directory on this machine (None where there is none); e.g.
+    # TrainJobs keep their checkpoints under it.
+    home: Path | None = None
     # Objects capabilities open once and share between their routes and controllers,
     # by a key the owning capability names (e.g. the tracking store).
     services: dict[str, Any] = field(default_factory=dict)
