@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 PODS = "pods"
 GPU_ANNOTATION = "cnai.io/gpus"
+MIN_POLL_S = 0.05  # the soonest a running process is looked at again
 # What every pod is told about the platform (cnai.core.config reads the same names).
 SERVER_ENV = "CNAI_SERVER"
 NAMESPACE_ENV = "CNAI_NAMESPACE"
@@ -238,8 +239,18 @@ class PodReconciler:
                     + (f": {new['message']}" if new.get("message") else ""),
                 )
         if observation.state is ProcessState.RUNNING:
-            return Result(requeue_after=self.poll_seconds)
+            return Result(requeue_after=self._poll_delay(observation))
         return Result()
+
+    def _poll_delay(self, observation: Observation) -> float:
+        """How soon to look at a running process again: a tenth of its age, between
+        MIN_POLL_S and ``poll_seconds``. Most short processes (a trial, a quick job) end
+        within their first seconds, and are then seen to end within a few tens of
+        milliseconds; long ones cost a look every ``poll_seconds``."""
+        if observation.started_at is None:
+            return self.poll_seconds
+        age = (self.clock.now() - observation.started_at).total_seconds()
+        return min(max(age / 10, MIN_POLL_S), self.poll_seconds)
 
     async def _lost(self, pod: Obj) -> Result:
         await self._set_status(

@@ -309,3 +309,23 @@ def test_fit(want: dict[str, str], others: list[dict[str, str]], ok: bool) -> No
 
     verdict = fit(as_pod(want), [as_pod(o) for o in others], {"cpu": "2", "memory": "4Gi"}, 0)
     assert verdict.ok is ok
+
+
+@pytest.mark.parametrize(
+    ("age", "delay"),
+    [
+        pytest.param(0.1, 0.05, id="just-started-looked-at-soon"),
+        pytest.param(2.0, 0.2, id="a-tenth-of-its-age"),
+        pytest.param(60.0, 0.5, id="long-running-at-the-poll-interval"),
+    ],
+)
+async def test_a_young_process_is_looked_at_sooner(world: World, age: float, delay: float) -> None:
+    """Short processes are seen to end within tens of milliseconds; long ones cost one
+    look per poll interval."""
+    from datetime import timedelta
+
+    from cnai.core.runtime import Observation, ProcessState
+
+    now = world.kubelet.clock.now()
+    seen = Observation(ProcessState.RUNNING, started_at=now - timedelta(seconds=age))
+    assert world.kubelet._poll_delay(seen) == pytest.approx(delay)
