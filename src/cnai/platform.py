@@ -103,6 +103,7 @@ CAPABILITIES: tuple[str, ...] = (
     "cnai.batch",
     "cnai.tracking",
     "cnai.training",
+    "cnai.tuning",
 )
 
 

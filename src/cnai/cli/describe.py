@@ -48,6 +48,10 @@ def describe(
         position = queue_position_text(client, view.ref.kind, obj.to_dict())
         if position is not None:
             typer.echo(_pair("Position", position))
+        if view.ref.kind == "Experiment":
+            from cnai.cli.tuning_cmds import trial_lines
+
+            typer.echo("\n".join(trial_lines(client, obj.to_dict())))
         typer.echo("\n".join(event_lines(fetch_events(client, shown), now)))
 
 

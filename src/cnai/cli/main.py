@@ -16,6 +16,7 @@ from cnai.cli import (
     platform_cmds,
     simulate,
     tracking_cmds,
+    tuning_cmds,
 )
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ for module in (create, get, apply, delete, describe, logs):
     module.register(app)
 simulate.register(app)
 tracking_cmds.register(app)
+tuning_cmds.register(app)
 
 
 def main() -> None:
