@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from cnai.batch.api import ConditionType, Job, JobPhase, JobStatus, Reason
 from cnai.batch.pods import PodCounts, next_attempt
 from cnai.batch.workload import OPEN, Gate
+from cnai.core import meta
 from cnai.core.kinds import EventType
-from cnai.core.meta import Condition
 from cnai.core.pods import Pod
 from cnai.scheduling.snapshots import pod_order
 
@@ -54,21 +54,12 @@ class Decision:
 def set_condition(
     status: JobStatus, type: ConditionType, value: bool, reason: str, message: str, now: datetime
 ) -> bool:
-    """Set a condition; its transition time moves only when its status does. True if new."""
-    text = "True" if value else "False"
-    old = next((c for c in status.conditions if c.type == type), None)
-    if old is not None and old.status == text:
-        return False
-    if old is not None:
-        status.conditions.remove(old)
-    status.conditions.append(
-        Condition(type=type, status=text, reason=reason, message=message, last_transition_time=now)
-    )
-    return True
+    """Set a condition of the job (:func:`cnai.core.meta.set_condition`). True if new."""
+    return meta.set_condition(status.conditions, type, value, reason, message, now)
 
 
 def is_true(status: JobStatus, type: ConditionType) -> bool:
-    return any(c.type == type and c.status == "True" for c in status.conditions)
+    return meta.is_true(status.conditions, type)
 
 
 def finish_time(status: JobStatus) -> datetime | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from cnai.batch.api import JOB_NAME_LABEL, JOB_UID_LABEL, Job
 from cnai.core.kubelet import GPU_ANNOTATION
-from cnai.core.meta import ObjectMeta, OwnerReference
+from cnai.core.meta import ObjectMeta, controller_ref
 from cnai.core.pods import EnvVar, Pod, PodPhase
 from cnai.scheduling.api import WORKLOAD_ANNOTATION, PodPlacement
 
@@ -43,17 +43,6 @@ def pod_selector(job: Job) -> str:
     return f"{JOB_UID_LABEL}={job.metadata.uid}"
 
 
-def owner_reference(job: Job) -> OwnerReference:
-    return OwnerReference(
-        api_version=job.api_version,
-        kind=job.kind,
-        name=job.metadata.name,
-        uid=job.metadata.uid or "",
-        controller=True,
-        block_owner_deletion=True,
-    )
-
-
 def build_pod(
     job: Job,
     attempt: int,
@@ -78,7 +67,7 @@ def build_pod(
         namespace=job.metadata.namespace,
         labels=labels,
         annotations=dict(template.metadata.annotations),
-        owner_references=[owner_reference(job)],
+        owner_references=[controller_ref(job)],
     )
     spec = template.spec.model_copy(deep=True)
     if env:

@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from cnai.batch.api import Job
-from cnai.batch.pods import owner_reference
-from cnai.core.meta import ObjectMeta
+from cnai.core.meta import ObjectMeta, controller_ref
 from cnai.core.pods import Pod
 from cnai.scheduling.api import PodSet, Workload, WorkloadSpec
 from cnai.scheduling.gate import OPEN, QUEUED, Gate, admission_gate, free_slots, surplus
@@ -63,7 +62,7 @@ def build_workload(job: Job, count: int) -> Workload:
         metadata=ObjectMeta(
             name=job.metadata.name,
             namespace=job.metadata.namespace,
-            owner_references=[owner_reference(job)],
+            owner_references=[controller_ref(job)],
         ),
         spec=WorkloadSpec(
             queue_name=job.spec.queue or DEFAULT_QUEUE,

@@ -180,6 +180,50 @@ class Condition(WireModel):
     )
 
 
+def set_condition(
+    conditions: list[Condition],
+    type: str,
+    value: bool,
+    reason: str,
+    message: str,
+    now: datetime,
+) -> bool:
+    """Set the condition of ``type`` in ``conditions`` (Kubernetes'
+    ``meta.SetStatusCondition``): reason and message follow, the transition time moves
+    only when the status does. True if the status changed (or the condition is new)."""
+    text = "True" if value else "False"
+    old = next((c for c in conditions if c.type == type), None)
+    if old is not None and (old.status, old.reason, old.message) == (text, reason, message):
+        return False
+    changed = old is None or old.status != text
+    when = now if changed or old is None else old.last_transition_time
+    if old is not None:
+        conditions.remove(old)
+    conditions.append(
+        Condition(type=type, status=text, reason=reason, message=message, last_transition_time=when)
+    )
+    return changed
+
+
+def is_true(conditions: list[Condition], type: str) -> bool:
+    """Whether the condition of ``type`` is there with status True."""
+    return any(c.type == type and c.status == "True" for c in conditions)
+
+
+def controller_ref(owner: Resource) -> OwnerReference:
+    """The owner reference that makes ``owner`` the controller of an object it creates:
+    the garbage collector deletes the object with its owner, and the owner's controller
+    is woken by the object's changes."""
+    return OwnerReference(
+        api_version=owner.api_version,
+        kind=owner.kind,
+        name=owner.metadata.name,
+        uid=owner.metadata.uid or "",
+        controller=True,
+        block_owner_deletion=True,
+    )
+
+
 class EmptySpec(WireModel):
     """A spec with no fields."""
 

@@ -26,7 +26,7 @@ from cnai.core.controllers.types import ControllerContext
 from cnai.core.errors import AlreadyExists, NotFound
 from cnai.core.kernel import TOKEN_SECRET_TYPE
 from cnai.core.kinds import Secret
-from cnai.core.meta import ObjectMeta, OwnerReference, Resource
+from cnai.core.meta import ObjectMeta, Resource, controller_ref
 from cnai.core.pods import EnvVar, EnvVarSource, SecretKeySelector
 from cnai.core.resources import ResourceService
 from cnai.core.token_secrets import TOKEN_KEY
@@ -88,7 +88,9 @@ class WorkloadTracking:
             secret = Secret.model_validate(await self.service.get(SECRETS, ns, name))
         except NotFound:
             body = Secret(
-                metadata=ObjectMeta(name=name, namespace=ns, owner_references=[_owner_ref(owner)]),
+                metadata=ObjectMeta(
+                    name=name, namespace=ns, owner_references=[controller_ref(owner)]
+                ),
                 type=TOKEN_SECRET_TYPE,
             )
             with contextlib.suppress(AlreadyExists):
@@ -136,17 +138,6 @@ class WorkloadTracking:
             owner=Owner(owner.kind, owner.metadata.name, uid),
         )
         return run.id
-
-
-def _owner_ref(owner: Resource) -> OwnerReference:
-    return OwnerReference(
-        api_version=owner.api_version,
-        kind=owner.kind,
-        name=owner.metadata.name,
-        uid=owner.metadata.uid or "",
-        controller=True,
-        block_owner_deletion=True,
-    )
 
 
 def workload_tracking(ctx: ControllerContext) -> WorkloadTracking | None:

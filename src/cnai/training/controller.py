@@ -20,7 +20,7 @@ from cnai.core.controllers.types import ControllerContext, ControllerSpec, Reque
 from cnai.core.errors import AlreadyExists, ApiError, NotFound
 from cnai.core.events import EventRecorder
 from cnai.core.kinds import EventType
-from cnai.core.meta import ObjectMeta
+from cnai.core.meta import ObjectMeta, controller_ref
 from cnai.core.pods import EnvVar, Pod
 from cnai.core.resources import ResourceService
 from cnai.scheduling import transitions
@@ -35,7 +35,6 @@ from cnai.training.gang import (
     checkpoint_dir,
     free_port,
     gang_of,
-    owner_reference,
     port_of,
     selector,
     workload_name,
@@ -61,7 +60,7 @@ def build_workload(job: TrainJob) -> Workload:
         metadata=ObjectMeta(
             name=workload_name(job),
             namespace=job.metadata.namespace,
-            owner_references=[owner_reference(job)],
+            owner_references=[controller_ref(job)],
         ),
         spec=WorkloadSpec(
             queue_name=job.spec.queue or DEFAULT_QUEUE,

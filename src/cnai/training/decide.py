@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cnai.core.kinds import EventType
-from cnai.core.meta import Condition
+from cnai.core.meta import is_true, set_condition
 from cnai.core.pods import Pod, PodPhase
 from cnai.scheduling.gate import Gate
 from cnai.training.api import (
@@ -74,34 +74,6 @@ def stopping(pod: Pod) -> bool:
 def running(pod: Pod) -> bool:
     """Not ended: pending or running, including a pod being stopped."""
     return not pod.status.phase.terminal
-
-
-def set_condition(
-    status: TrainJobStatus,
-    type: ConditionType,
-    value: bool,
-    reason: str,
-    message: str,
-    now: datetime,
-) -> bool:
-    """Set a condition; its transition time moves only when its status does. True if the
-    status changed."""
-    text = "True" if value else "False"
-    old = next((c for c in status.conditions if c.type == type), None)
-    if old is not None and (old.status, old.reason, old.message) == (text, reason, message):
-        return False
-    changed = old is None or old.status != text
-    when = now if changed or old is None else old.last_transition_time
-    if old is not None:
-        status.conditions.remove(old)
-    status.conditions.append(
-        Condition(type=type, status=text, reason=reason, message=message, last_transition_time=when)
-    )
-    return changed
-
-
-def is_true(status: TrainJobStatus, type: ConditionType) -> bool:
-    return any(c.type == type and c.status == "True" for c in status.conditions)
 
 
 def finish_time(status: TrainJobStatus) -> datetime | None:
@@ -162,11 +134,15 @@ def _progress(job: TrainJob, split: _Pods, gate: Gate, now: datetime, d: Decisio
         _stop_gang(d, split, "Suspended", "")
         status.phase = TrainJobPhase.SUSPENDED
         status.reason, status.message = "", ""
-        if set_condition(status, ConditionType.SUSPENDED, True, "JobSuspended", "suspended", now):
+        if set_condition(
+            status.conditions, ConditionType.SUSPENDED, True, "JobSuspended", "suspended", now
+        ):
             d.note(EventType.NORMAL, "Suspended", "TrainJob suspended; its nodes are stopping")
         return
-    if is_true(status, ConditionType.SUSPENDED):
-        set_condition(status, ConditionType.SUSPENDED, False, "JobResumed", "resumed", now)
+    if is_true(status.conditions, ConditionType.SUSPENDED):
+        set_condition(
+            status.conditions, ConditionType.SUSPENDED, False, "JobResumed", "resumed", now
+        )
         d.note(EventType.NORMAL, "Resumed", "TrainJob resumed; it queues again")
         status.start_time = None
         status.phase = TrainJobPhase.PENDING
@@ -176,10 +152,12 @@ def _progress(job: TrainJob, split: _Pods, gate: Gate, now: datetime, d: Decisio
             d.note(EventType.WARNING, "Preempted", gate.message)
             status.start_time = None  # as after a suspend: the deadline runs from re-admission
         status.reason, status.message = gate.reason, gate.message
-        set_condition(status, ConditionType.ADMITTED, False, gate.reason, gate.message, now)
+        set_condition(
+            status.conditions, ConditionType.ADMITTED, False, gate.reason, gate.message, now
+        )
         status.phase = TrainJobPhase.RESTARTING if status.restarts else TrainJobPhase.PENDING
         return
-    if set_condition(status, ConditionType.ADMITTED, True, "Admitted", "", now):
+    if set_condition(status.conditions, ConditionType.ADMITTED, True, "Admitted", "", now):
         d.note(EventType.NORMAL, "Admitted", f"admitted with {gate.count} nodes")
     if status.start_time is None:
         status.start_time = now
@@ -210,7 +188,9 @@ def _progress(job: TrainJob, split: _Pods, gate: Gate, now: datetime, d: Decisio
     # 6. Every node succeeded: done.
     done = {rank_of(p) for p in split.current if p.status.phase is PodPhase.SUCCEEDED}
     if done >= set(range(size)):
-        set_condition(status, ConditionType.COMPLETE, True, "Completed", "all nodes succeeded", now)
+        set_condition(
+            status.conditions, ConditionType.COMPLETE, True, "Completed", "all nodes succeeded", now
+        )
         status.phase = TrainJobPhase.SUCCEEDED
         status.completion_time = now
         status.reason, status.message = "", ""
@@ -274,7 +254,7 @@ def _stop_gang(d: Decision, split: _Pods, reason: str, message: str) -> bool:
 
 def _fail(d: Decision, split: _Pods, now: datetime, reason: str, message: str) -> None:
     status = d.status
-    set_condition(status, ConditionType.FAILED, True, reason, message, now)
+    set_condition(status.conditions, ConditionType.FAILED, True, reason, message, now)
     status.phase = TrainJobPhase.FAILED
     status.reason, status.message = reason, message
     d.delete += [p.metadata.name for p in split.live]

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from cnai.core.kubelet import GPU_ANNOTATION
-from cnai.core.meta import ObjectMeta, OwnerReference
+from cnai.core.meta import ObjectMeta, controller_ref
 from cnai.core.pods import EnvVar, Pod, PodSpec
 from cnai.scheduling.api import WORKLOAD_ANNOTATION, PodPlacement
 from cnai.training.api import (
@@ -171,7 +171,7 @@ def build_pod(job: TrainJob, node: Node, slot: PodPlacement | None) -> Pod:
             RANK_LABEL: str(node.rank),
         },
         annotations={WORLD_ANNOTATION: str(node.world), PORT_ANNOTATION: str(node.port)},
-        owner_references=[owner_reference(job)],
+        owner_references=[controller_ref(job)],
     )
     spec = PodSpec(
         command=command(job, node),
@@ -187,14 +187,3 @@ def build_pod(job: TrainJob, node: Node, slot: PodPlacement | None) -> Pod:
         if slot.gpus:
             meta.annotations[GPU_ANNOTATION] = ",".join(map(str, slot.gpus))
     return Pod(metadata=meta, spec=spec)
-
-
-def owner_reference(job: TrainJob) -> OwnerReference:
-    return OwnerReference(
-        api_version=job.api_version,
-        kind=job.kind,
-        name=job.metadata.name,
-        uid=job.metadata.uid or "",
-        controller=True,
-        block_owner_deletion=True,
-    )

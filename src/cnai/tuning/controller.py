@@ -36,7 +36,7 @@ from cnai.core.controllers.types import ControllerContext, ControllerSpec, Reque
 from cnai.core.errors import AlreadyExists, NotFound
 from cnai.core.events import EventRecorder
 from cnai.core.kinds import EventType
-from cnai.core.meta import Condition, ObjectMeta, OwnerReference, Resource
+from cnai.core.meta import Condition, ObjectMeta, controller_ref
 from cnai.core.resources import ResourceService
 from cnai.core.store.protocol import Obj
 from cnai.tracking.store import TrackingStore
@@ -81,17 +81,6 @@ def store_reader(store: TrackingStore) -> MetricReader:
         return sorted(last.items())
 
     return read
-
-
-def _owner(obj: Resource) -> OwnerReference:
-    return OwnerReference(
-        api_version=obj.api_version,
-        kind=obj.kind,
-        name=obj.metadata.name,
-        uid=obj.metadata.uid or "",
-        controller=True,
-        block_owner_deletion=True,
-    )
 
 
 def trial_name(experiment: str, number: int) -> str:
@@ -256,7 +245,7 @@ class ExperimentReconciler:
                     EXPERIMENT_LABEL: exp.metadata.name,
                     TRIAL_LABEL: trial.metadata.name,
                 },
-                "ownerReferences": [_owner(trial).model_dump(mode="json")],
+                "ownerReferences": [controller_ref(trial).model_dump(mode="json")],
             },
             "spec": spec,
         }
@@ -374,7 +363,7 @@ class ExperimentReconciler:
                     name=trial_name(exp.metadata.name, number),
                     namespace=exp.metadata.namespace,
                     labels={EXPERIMENT_LABEL: exp.metadata.name},
-                    owner_references=[_owner(exp)],
+                    owner_references=[controller_ref(exp)],
                 ),
                 spec=TrialSpec(experiment=exp.metadata.name, number=number, params=params),
                 status=TrialStatus(start_time=now),
