@@ -62,6 +62,7 @@ TRAINJOBS = "trainjobs"
 COMPONENT = "experiment-controller"
 # How often running trials' metrics are read for early stopping.
 POLL_S = 1.0
+MAX_PARSED = 100_000  # trial versions kept parsed
 
 # (namespace, run id, metric) -> [(step, value)], in step order.
 MetricReader = Callable[[str, str, str], Awaitable[list[tuple[int, float]]]]
@@ -102,9 +103,11 @@ class ExperimentReconciler:
         self.clock = clock
         self.recorder = recorder
         self.metrics = metrics
+        self._parsed: dict[tuple[str, str], Trial] = {}
+        # (experiment uid, ended trials) -> its best trial and Pareto front
+        self._best: dict[str, tuple[int, Any, Any]] = {}
 
     async def reconcile(self, request: Request) -> Result:
-        from cnai.tuning import search
 
         try:
             raw = await self.service.get(EXPERIMENTS, request.namespace, request.name)
@@ -115,7 +118,6 @@ class ExperimentReconciler:
             return Result()
         ns = exp.metadata.namespace or "default"
         trials = await self._trials(exp)
-        jobs = await self._jobs(exp)
         now = self.clock.now().replace(microsecond=0)
         status = exp.status.model_copy(deep=True)
         if status.start_time is None:
@@ -125,7 +127,8 @@ class ExperimentReconciler:
         for i, trial in enumerate(trials):
             if trial.status.phase.terminal:
                 continue
-            updated = await self._follow(exp, trial, jobs.get(trial.metadata.name), trials, now)
+            job = await self._job(trial)
+            updated = await self._follow(exp, trial, job, trials, now)
             if updated.status != trial.status:
                 trials[i] = await self._write_trial(updated)
                 if updated.status.phase.terminal:
@@ -140,7 +143,7 @@ class ExperimentReconciler:
                         trials[i] = await self._stop(trial, "ExperimentEnded", status.message, now)
             else:
                 trials += await self._more(exp, trials, now)
-        best, front = await asyncio.to_thread(search.best, exp.spec, trials)
+        best, front = await self._best_of(exp, trials)
         self._count(exp, trials, status, best, front)
         if status != exp.status:
             body = exp.model_copy(update={"status": status}).to_dict()
@@ -150,24 +153,50 @@ class ExperimentReconciler:
         running = any(not t.status.phase.terminal for t in trials)
         return Result(requeue_after=POLL_S if running and not status.phase.terminal else None)
 
+    async def _best_of(self, exp: Experiment, trials: list[Trial]) -> tuple[Any, Any]:
+        """The best trial and Pareto front, computed again only when a trial ended."""
+        from cnai.tuning import search
+
+        uid = exp.metadata.uid or ""
+        ended = sum(t.status.phase.terminal for t in trials)
+        cached = self._best.get(uid)
+        if cached is not None and cached[0] == ended:
+            return cached[1], cached[2]
+        best, front = await asyncio.to_thread(search.best, exp.spec, trials)
+        self._best[uid] = (ended, best, front)
+        return best, front
+
     # -- reading ---------------------------------------------------------------------
+
+    def _typed(self, obj: Obj) -> Trial:
+        """The Trial of ``obj``, parsed once per version (an experiment of a thousand
+        trials is read on every reconcile; ended trials never change)."""
+        meta = obj["metadata"]
+        key = (meta.get("uid", ""), meta.get("resourceVersion", ""))
+        found = self._parsed.get(key)
+        if found is None:
+            found = self._parsed[key] = Trial.model_validate(obj)
+            if len(self._parsed) > MAX_PARSED:
+                self._parsed.pop(next(iter(self._parsed)))
+        return found
 
     async def _trials(self, exp: Experiment) -> list[Trial]:
         listed = await self.service.list(
             TRIALS, exp.metadata.namespace, f"{EXPERIMENT_LABEL}={exp.metadata.name}"
         )
-        trials = [Trial.model_validate(o) for o in listed.items]
+        trials = [self._typed(o) for o in listed.items]
         mine = [
             t for t in trials if any(r.uid == exp.metadata.uid for r in t.metadata.owner_references)
         ]
         return sorted(mine, key=lambda t: t.spec.number)
 
-    async def _jobs(self, exp: Experiment) -> dict[str, TrainJob]:
-        listed = await self.service.list(
-            TRAINJOBS, exp.metadata.namespace, f"{EXPERIMENT_LABEL}={exp.metadata.name}"
-        )
-        jobs = [TrainJob.model_validate(o) for o in listed.items]
-        return {j.metadata.labels.get(TRIAL_LABEL, ""): j for j in jobs}
+    async def _job(self, trial: Trial) -> TrainJob | None:
+        """The trial's TrainJob (same name), if there is one."""
+        try:
+            raw = await self.service.get(TRAINJOBS, trial.metadata.namespace, trial.metadata.name)
+        except NotFound:
+            return None
+        return TrainJob.model_validate(raw)
 
     # -- one trial -------------------------------------------------------------------
 
