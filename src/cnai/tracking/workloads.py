@@ -75,6 +75,15 @@ class WorkloadTracking:
         self.service = service
         self.store = store
 
+    async def prepare(self, owner: Resource, run_id: str = "", group: str = DEFAULT_GROUP) -> str:
+        """Make the job's run and ask for its token Secret ahead of starting its pods (a
+        job still queued), so the token is there by the time it is admitted. Returns
+        the run id."""
+        if not run_id:
+            run_id = await self._run(owner, owner.metadata.namespace or "", group)
+        await self._secret(owner)
+        return run_id
+
     async def start(
         self, owner: Resource, run_id: str = "", group: str = DEFAULT_GROUP
     ) -> WorkloadRun | None:
@@ -83,9 +92,26 @@ class WorkloadTracking:
         ns = owner.metadata.namespace or ""
         if not run_id:
             run_id = await self._run(owner, ns, group)
+        secret = await self._secret(owner)
+        if secret is None:
+            return None
+        name = secret.metadata.name
+        if not _owned_by(secret, owner) or secret.type != TOKEN_SECRET_TYPE:
+            log.warning(
+                "secret %s/%s is not %s's token Secret; its pods get no token",
+                ns,
+                name,
+                owner.metadata.name,
+            )
+            return WorkloadRun(run_id, "")
+        return WorkloadRun(run_id, name) if TOKEN_KEY in secret.data else None
+
+    async def _secret(self, owner: Resource) -> Secret | None:
+        """The job's token Secret; None if it was just asked for."""
+        ns = owner.metadata.namespace or ""
         name = token_secret_name(owner.metadata.name)
         try:
-            secret = Secret.model_validate(await self.service.get(SECRETS, ns, name))
+            return Secret.model_validate(await self.service.get(SECRETS, ns, name))
         except NotFound:
             body = Secret(
                 metadata=ObjectMeta(
@@ -96,15 +122,6 @@ class WorkloadTracking:
             with contextlib.suppress(AlreadyExists):
                 await self.service.create(SECRETS, body.to_dict(), ns)
             return None
-        if not _owned_by(secret, owner) or secret.type != TOKEN_SECRET_TYPE:
-            log.warning(
-                "secret %s/%s is not %s's token Secret; its pods get no token",
-                ns,
-                name,
-                owner.metadata.name,
-            )
-            return WorkloadRun(run_id, "")
-        return WorkloadRun(run_id, name) if TOKEN_KEY in secret.data else None
 
     async def finish(self, owner: Resource, run_id: str, succeeded: bool) -> None:
         """End the job's run and revoke its token, once (the Secret marks "not yet")."""

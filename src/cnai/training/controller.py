@@ -26,6 +26,7 @@ from cnai.core.resources import ResourceService
 from cnai.scheduling import transitions
 from cnai.scheduling.api import PodSet, Workload, WorkloadPhase, WorkloadSpec
 from cnai.scheduling.gate import admission_gate, free_slots
+from cnai.tracking.store import DEFAULT_GROUP
 from cnai.tracking.workloads import SECRETS, WorkloadTracking, workload_tracking
 from cnai.training.api import TrainJob, TrainJobPhase
 from cnai.training.decide import Decision, decide, finish_time, running, stopping
@@ -117,9 +118,11 @@ class TrainJobReconciler:
         if decision.create:
             taken = not await self._start(job, decision, workload, current, live)
         finished = finish_time(decision.status)
-        if finished is not None and self.tracking is not None:
-            succeeded = decision.status.phase is TrainJobPhase.SUCCEEDED
-            await self.tracking.finish(job, decision.status.run_id, succeeded)
+        if self.tracking is not None and finished is None and not job.spec.suspend:
+            # Queued or running: the run and the token are ready before the pods need them.
+            group = job.spec.run_group or DEFAULT_GROUP
+            run_id = await self.tracking.prepare(job, decision.status.run_id, group)
+            decision.status.run_id = run_id
         # 4. Status, then the Events describing it.
         version = job.metadata.resource_version
         if decision.status != job.status:
@@ -130,6 +133,9 @@ class TrainJobReconciler:
             version = written["metadata"]["resourceVersion"]
         for note in decision.notes:
             await self.recorder.record(job, note.type, note.reason, note.message)
+        if finished is not None and self.tracking is not None:  # after the status: no wait
+            succeeded = decision.status.phase is TrainJobPhase.SUCCEEDED
+            await self.tracking.finish(job, decision.status.run_id, succeeded)
         await self._settle_workload(job, workload, decision)
         # 5. Past its time to live, the job goes; its pods follow by owner reference.
         if decision.delete_job:
@@ -178,7 +184,7 @@ class TrainJobReconciler:
     async def _tracking_env(self, job: TrainJob, decision: Decision) -> list[EnvVar] | None:
         if self.tracking is None:
             return []
-        group = job.spec.run_group or "Default"
+        group = job.spec.run_group or DEFAULT_GROUP
         started = await self.tracking.start(job, job.status.run_id, group)
         if started is None:
             return None

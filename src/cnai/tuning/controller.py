@@ -405,6 +405,7 @@ class ExperimentReconciler:
             await self.recorder.record(
                 exp, EventType.NORMAL, "TrialCreated", f"{trial.metadata.name}: {params}"
             )
+            await self._create_job(exp, made[-1])  # at once, not on the next reconcile
         return made
 
     @staticmethod
