@@ -142,6 +142,17 @@ def test_each_algorithm_runs_a_search_end_to_end(
     assert [t.spec.number for t in trials] == list(range(count))
     assert all(t.status.phase is TrialPhase.SUCCEEDED for t in trials)
     assert all(len(t.status.values) == objectives for t in trials)
+    # An ended trial's TrainJob is deleted (retainTrialJobs is false); its run stays.
+    wait_until(
+        lambda: (
+            not client.list(
+                TrainJob, namespace, label_selector=f"cnai.io/experiment-name={name}"
+            ).items
+        ),
+        WAIT_S,
+        "the trials' TrainJobs deleted",
+    )
+    assert all(t.status.run_id for t in trials)
     # The trial's value is what its code logged: the objective at those parameters.
     for t in trials:
         p = t.spec.params

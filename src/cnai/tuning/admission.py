@@ -43,7 +43,7 @@ MULTI_OBJECTIVE = (
     AlgorithmName.GP,
 )
 # The budget may change while the search runs; every other spec field may not.
-MUTABLE = ("max_trials", "parallel_trials", "max_failed_trials")
+MUTABLE = ("max_trials", "parallel_trials", "max_failed_trials", "retain_trial_jobs")
 
 
 # -- the search space ------------------------------------------------------------------

@@ -121,6 +121,11 @@ class ExperimentSpec(WireModel):
     trial_template: TrainJobSpec = Field(
         description="The TrainJob each trial runs; ${trial.params.NAME} is substituted."
     )
+    retain_trial_jobs: bool = Field(
+        default=False,
+        description="Keep a trial's TrainJob (and its pods and logs) once the trial ended; by "
+        "default it is deleted, as Katib does, and the trial keeps its values and its run.",
+    )
 
 
 class ExperimentPhase(StrEnum):

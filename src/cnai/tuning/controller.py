@@ -133,6 +133,8 @@ class ExperimentReconciler:
                 trials[i] = await self._write_trial(updated)
                 if updated.status.phase.terminal:
                     notes.append(self._trial_note(updated))
+                    if job is not None and not exp.spec.retain_trial_jobs:
+                        await self._delete_job(job)  # its pods, Workload and token go too
         # 3. The experiment.
         if not status.phase.terminal:
             ended = self._decide_end(exp, trials, status, now)
