@@ -28,23 +28,33 @@ import cnai
 from cnai.training import WorldInfo
 
 SPLIT_SEED = 0  # the train/test split is the same for every run and every --seed
+# Options added for hyperparameter search; logged only when set otherwise, so a run with
+# the defaults logs the same parameters as before they existed.
+MODEL_DEFAULTS = {"width": 1.0, "weight_decay": 0.0, "dropout": 0.0}
 
 
 class DigitsNet(nn.Module):
-    """Two 3x3 convolutions and a 2x2 pool on the 8x8 image, then two linear layers."""
+    """Two 3x3 convolutions and a 2x2 pool on the 8x8 image, then two linear layers.
 
-    def __init__(self) -> None:
+    ``width`` scales every layer (16, 32 and 64 units at 1.0); ``dropout`` above 0 adds a
+    dropout layer before the last linear one (at 0 there is none, so the module and its
+    checkpoints are what they were before these options existed).
+    """
+
+    def __init__(self, width: float = 1.0, dropout: float = 0.0) -> None:
         super().__init__()
+        c1, c2, hidden = (max(1, round(n * width)) for n in (16, 32, 64))
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),
+            nn.Conv2d(1, c1, 3, padding=1),
             nn.ReLU(),
-            nn.Conv2d(16, 32, 3, padding=1),
+            nn.Conv2d(c1, c2, 3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),
         )
-        self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10)
-        )
+        head: list[nn.Module] = [nn.Flatten(), nn.Linear(c2 * 4 * 4, hidden), nn.ReLU()]
+        if dropout > 0:
+            head.append(nn.Dropout(dropout))
+        self.classifier = nn.Sequential(*head, nn.Linear(hidden, 10))
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         images = pixels.reshape(-1, 1, 8, 8) / 16.0  # raw load_digits() rows in, 0..16
@@ -56,6 +66,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=32, help="per worker")
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument(
+        "--width", type=float, default=1.0, help="multiplies every layer's size (16/32/64)"
+    )
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="Adam's weight decay")
+    parser.add_argument("--dropout", type=float, default=0.0, help="before the last layer")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--epoch-sleep", type=float, default=0.0, help="seconds to pause after each epoch"
@@ -124,8 +139,8 @@ def main() -> None:
     train_set, test_set = datasets()
     sampler = DistributedSampler(train_set, seed=args.seed)
     loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler)
-    net = DigitsNet().to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
+    net = DigitsNet(args.width, args.dropout).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
 
     # Rank 0 reads the checkpoint and shares it, so only its node needs the directory.
     latest = [cnai.checkpoint.load_latest() if world.is_main else None]
@@ -139,6 +154,7 @@ def main() -> None:
             print(f"resumed from epoch {start - 1}", flush=True)
     elif tracking and world.restart_count == 0:
         hyper = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "seed")}
+        hyper |= {k: v for k, d in MODEL_DEFAULTS.items() if (v := getattr(args, k)) != d}
         cnai.log_params({**hyper, "world_size": world.world_size})
     model = DistributedDataParallel(
         net, device_ids=[device.index] if device.type == "cuda" else None
