@@ -73,8 +73,12 @@ async def test_following_logs_streams_while_running_and_ends_after_exit(
     pod = make_pod().python(f"print('first', flush=True)\n{gate(go)}print('second')").build()
     await runtime.launch(pod)
     stream = runtime.logs(pod.uid, follow=True)
-    # The pod cannot end before `go` exists, so this chunk came while it ran.
-    assert await asyncio.wait_for(anext(stream), 10) == b"first\n"
+    # The pod cannot end before `go` exists, so this came while it ran. print() writes
+    # the text and the newline separately, so they may arrive as two chunks.
+    first = b""
+    while not first.endswith(b"\n"):
+        first += await asyncio.wait_for(anext(stream), 10)
+    assert first == b"first\n"
     assert (await runtime.observe(pod.uid)).state is ProcessState.RUNNING
     go.touch()
     rest = b"".join([c async for c in stream])
