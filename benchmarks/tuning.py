@@ -21,38 +21,50 @@ search; ``--resume`` skips the searches already there) and deletes the Experimen
   history as the controller last read it; a pruned trial counts the epochs it had run
   when it was pruned). The history in the tracking run is recorded too
   (``epochs_logged``): a pruned trial's process runs on until it is stopped, so it may
-  have logged more.
+  have logged more (points not yet sent when it is killed are lost, so this is a floor).
 - The **target** is the median, over the seeds, of the best final accuracy random search
   reached within its budget.
 - A search's **compute to the target** is the sum of its trials' epochs, in number order,
   up to and including the first trial whose final value reaches the target; a search
   that never reaches it counts every epoch it ran and is marked as not reaching it.
 - Printed: per seed, each method's best and compute to the target; the medians over the
-  seeds and their ratio (random / TPE), against the aim of 2.5.
+  seeds and their ratio (random / TPE), against the aim of 2.5. Also how many TPE trials
+  were pruned only after their last epoch (their compute spent, their value dropped),
+  and the ratio had those counted as completed with their last value (a what-if, not
+  what the platform does).
 
 **scale** (``--part scale``). One Experiment of 1,000 trials (``random``,
 ``parallelTrials: 4``, 500m CPU each) of ``benchmarks/tuning_objective.py``, which imports
-no torch, logs one value and exits. From just before ``Client.create`` to the first read
-of the Experiment (every ``SCALE_POLL_S``) that shows it ended: the **wall time**; the
-trials completed per minute; and the **overhead per trial**: wall x parallelTrials /
+no torch, logs one value and exits; the trial's command is a ``sh -c`` that runs it and
+then prints ``exited <date +%s.%N>``. From just before ``Client.create`` to the first
+read of the Experiment (every ``SCALE_POLL_S``) that shows it ended: the **wall time**;
+the trials completed per minute; and the **overhead per trial**: wall x parallelTrials /
 trials, minus the median wall time of the trial process itself, from the runtime's
 ``started`` file (written by the shim just before it starts the process: interpreter
-start included) to the ``exit <time>`` line the objective prints as its last act.
+start included) to the shell's ``exited`` line (the interpreter's teardown included).
 
 To say where the time goes it also records, per trial: when the benchmark saw the Trial
 and its TrainJob created and ended (two watches, in threads of this process, from before
 the create), when the runtime launched the pod (``spec.json``'s mtime), started and
-reaped its process (``started``, ``status.json``'s ``finishedAt``), all with
-microseconds; and the platform server's CPU seconds and the machine's busy CPU seconds.
-A new trial fills the slot a finished one left: the ``j``-th trial created (``j`` >=
-parallelTrials) is paired with the ``(j - parallelTrials)``-th trial to end.
+reaped its process (``started``, ``status.json``'s ``finishedAt``), and when the
+objective ran its last Python code (its ``exit`` line, with the CPU seconds it used), all
+with microseconds. An ended trial's TrainJob, pod and pod directory are deleted by
+default, so a thread reads each pod's directory every ``POD_SCAN_S`` and keeps a pod's
+times once its ``status.json`` is there; a pod removed before a scan saw it is left out
+(the report says how many trials were timed). It also records the platform server's CPU
+seconds (overall, and per tenth of the trials), the machine's busy CPU seconds, the CPU
+the objectives and this process used. A new trial fills the slot a finished one left:
+the ``j``-th trial created (``j`` >= parallelTrials) is paired with the
+``(j - parallelTrials)``-th trial to end.
 
 Results go to benchmarks/results/tuning.json (each part replaces its own entry; the other
-is kept). Results: docs/benchmarks.md.
+is kept), with the commit measured. Results: docs/benchmarks.md.
 
 Run: ``.venv/bin/python benchmarks/tuning.py`` (``--part efficiency|scale|all``,
-``--seeds N``, ``--trials N`` per search, ``--scale-trials N``, ``--resume``). The full
-efficiency part takes about an hour on 2 cores; the scale part, minutes.
+``--seeds N``, ``--trials N`` per search, ``--scale-trials N``, ``--resume`` to keep the
+searches the results file has, ``--report`` to print its figures and run nothing,
+``--retain-trial-jobs`` to keep ended trials' jobs in the scale part). On 2 cores the
+efficiency part takes about 30 minutes, the scale part about 7.
 """
 
 from __future__ import annotations
@@ -342,11 +354,12 @@ def best_value(search: dict[str, Any]) -> float:
 def final_value(trial: dict[str, Any], last_step_counts: bool = False) -> float | None:
     """The trial's final objective value; with ``last_step_counts``, a trial pruned once
     it had run every epoch also counts, with its value at the last epoch."""
+    value: float | None = None
     if trial["phase"] == "Succeeded":
-        return trial["value"]  # type: ignore[no-any-return]
-    if last_step_counts and trial["phase"] == "Pruned" and trial["epochs"] >= EPOCHS:
-        return trial["intermediate"].get(str(EPOCHS))  # type: ignore[no-any-return]
-    return None
+        value = trial["value"]
+    elif last_step_counts and trial["phase"] == "Pruned" and trial["epochs"] >= EPOCHS:
+        value = trial["intermediate"].get(str(EPOCHS))
+    return value
 
 
 def to_target(
@@ -431,7 +444,9 @@ def pruning_lag(searches: list[dict[str, Any]]) -> dict[str, Any]:
     return {"pruned": len(lags), "mean": round(statistics.mean(lags), 2), "max": max(lags)}
 
 
-def run_efficiency(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> dict:
+def run_efficiency(
+    args: argparse.Namespace, save: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
     seeds = [SEED_STRIDE * i for i in range(args.seeds)]
     settings = {
         "trials": args.trials,
@@ -654,8 +669,9 @@ def run_scale(args: argparse.Namespace) -> dict[str, Any]:
         algorithm={"name": "random", "seed": 0},
         parallelTrials=SCALE_PARALLEL,
         maxTrials=n,
+        retainTrialJobs=args.retain_trial_jobs,
     )
-    loadavg_start = [round(x, 2) for x in os.getloadavg()]
+    host = machine()  # before the platform starts: the commit it loads
     with Platform("cnai-bench-tuning-scale-") as p:
         assert p.server is not None
         watchers = [Watcher(p.config, kind, "scale") for kind in ("Trial", "TrainJob")]
@@ -693,10 +709,11 @@ def run_scale(args: argparse.Namespace) -> dict[str, Any]:
         "settings": {
             "trials": n,
             "parallel_trials": SCALE_PARALLEL,
+            "retain_trial_jobs": args.retain_trial_jobs,
             "cpu": SCALE_CPU,
             "poll_s": SCALE_POLL_S,
         },
-        "machine": machine() | {"loadavg_start": loadavg_start},
+        "machine": host | {"loadavg_end": [round(x, 2) for x in os.getloadavg()]},
         "cnai_ready_s": round(ready_s, 2),
         "phase": s.phase.value,
         "reason": s.reason,
@@ -872,6 +889,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--trials", type=int, default=40, help="trials per search (default 40)")
     p.add_argument("--scale-trials", type=int, default=1000, help="(default 1000)")
     p.add_argument("--resume", action="store_true", help="keep the searches the results file has")
+    p.add_argument(
+        "--retain-trial-jobs",
+        action="store_true",
+        help="scale: keep ended trials' TrainJobs and pods (retainTrialJobs), for diagnosis",
+    )
     p.add_argument(
         "--report", action="store_true", help="print the results file's figures; run nothing"
     )
