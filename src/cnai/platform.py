@@ -321,6 +321,7 @@ class Platform:
         node_name = await sync_node(service, runtime)
         await sweep_orphans(service, runtime)
         await sweep_token_secrets(service, tokens)
+        manager = Manager(store, self.registry, clock)
         ctx = ControllerContext(
             registry=self.registry,
             store=store,
@@ -331,8 +332,8 @@ class Platform:
             server_url=self.options.workload_url,
             services=services,
             home=self.home,
+            informer=manager.informer,
         )
-        manager = Manager(store, self.registry, clock)
         manager.add(pod_controller(node_name)(ctx))
         manager.add(token_secret_controller(tokens)(ctx))
         for factory in self.controller_factories:

@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cnai.core.clock import Clock
+from cnai.core.controllers.informer import Informer
 from cnai.core.controllers.types import ControllerContext, ControllerSpec, Request, Result
 from cnai.core.errors import AlreadyExists, NotFound
 from cnai.core.events import EventRecorder
@@ -63,6 +64,9 @@ COMPONENT = "experiment-controller"
 # How often running trials' metrics are read for early stopping.
 POLL_S = 1.0
 MAX_PARSED = 100_000  # trial versions kept parsed
+# How long a reconcile waits for the Trial cache to show the controller's own last
+# write before it reads the store instead.
+CACHE_WAIT_S = 2.0
 
 # (namespace, run id, metric) -> [(step, value)], in step order.
 MetricReader = Callable[[str, str, str], Awaitable[list[tuple[int, float]]]]
@@ -98,11 +102,16 @@ class ExperimentReconciler:
         clock: Clock,
         recorder: EventRecorder,
         metrics: MetricReader | None = None,
+        trial_cache: Informer | None = None,
     ) -> None:
         self.service = service
         self.clock = clock
         self.recorder = recorder
         self.metrics = metrics
+        # Trials are read from the shared cache (an experiment of a thousand trials is
+        # read on every reconcile), once it shows this controller's own last write.
+        self.trial_cache = trial_cache
+        self._written = ""  # resourceVersion of the last Trial this controller wrote
         self._parsed: dict[tuple[str, str], Trial] = {}
         # (experiment uid, ended trials) -> its best trial and Pareto front
         self._best: dict[str, tuple[int, Any, Any]] = {}
@@ -183,10 +192,17 @@ class ExperimentReconciler:
         return found
 
     async def _trials(self, exp: Experiment) -> list[Trial]:
-        listed = await self.service.list(
-            TRIALS, exp.metadata.namespace, f"{EXPERIMENT_LABEL}={exp.metadata.name}"
-        )
-        trials = [self._typed(o) for o in listed.items]
+        selector = f"{EXPERIMENT_LABEL}={exp.metadata.name}"
+        cache = self.trial_cache
+        if (
+            cache is not None
+            and cache.has_synced
+            and (not self._written or await cache.caught_up(self._written, CACHE_WAIT_S))
+        ):
+            objs = cache.list(exp.metadata.namespace, selector, copy_objects=False)
+        else:
+            objs = (await self.service.list(TRIALS, exp.metadata.namespace, selector)).items
+        trials = [self._typed(o) for o in objs]
         mine = [
             t for t in trials if any(r.uid == exp.metadata.uid for r in t.metadata.owner_references)
         ]
@@ -248,8 +264,10 @@ class ExperimentReconciler:
             return _ended(trial, status, TrialPhase.SUCCEEDED, "Completed", "", now)
         candidate = trial.model_copy(update={"status": status})
         others = [candidate if t.metadata.name == trial.metadata.name else t for t in trials]
-        prune = bool(status.intermediate) and await asyncio.to_thread(
-            search.should_prune, exp.spec, others, candidate
+        # The history stored at the last poll was judged then: only newer steps are.
+        judged = _last_step(trial.status.intermediate)
+        prune = _last_step(status.intermediate) not in (None, judged) and await asyncio.to_thread(
+            search.should_prune, exp.spec, others, candidate, judged
         )
         if prune:
             step = max(int(s) for s in status.intermediate)
@@ -305,7 +323,12 @@ class ExperimentReconciler:
         written = await self.service.update(
             TRIALS, trial.to_dict(), trial.metadata.namespace, trial.metadata.name, status=True
         )
-        return Trial.model_validate(written)
+        return self._wrote(written)
+
+    def _wrote(self, obj: Obj) -> Trial:
+        """Note a Trial this controller wrote (the cache must show it before it is read)."""
+        self._written = obj["metadata"].get("resourceVersion", "") or self._written
+        return Trial.model_validate(obj)
 
     @staticmethod
     def _trial_note(trial: Trial) -> tuple[EventType, str, str]:
@@ -403,7 +426,7 @@ class ExperimentReconciler:
                 created = await self.service.create(TRIALS, trial.to_dict(), exp.metadata.namespace)
             except AlreadyExists:
                 break  # made before a crash, not listed yet: the next reconcile sees it
-            made.append(Trial.model_validate(created))
+            made.append(self._wrote(created))
             await self.recorder.record(
                 exp, EventType.NORMAL, "TrialCreated", f"{trial.metadata.name}: {params}"
             )
@@ -423,6 +446,11 @@ class ExperimentReconciler:
         status.progress = f"{len(trials) - status.running}/{exp.spec.max_trials}"
         status.best_trial = best
         status.pareto_front = front if len(exp.spec.objective.metrics) > 1 else []
+
+
+def _last_step(intermediate: dict[str, float]) -> int | None:
+    steps = [int(k) for k in intermediate if k.lstrip("-").isdigit()]
+    return max(steps) if steps else None
 
 
 def _owned(job: TrainJob, trial: Trial) -> bool:
@@ -454,7 +482,10 @@ def experiment_controller(ctx: ControllerContext) -> ControllerSpec:
     """The ControllerFactory of the Experiment controller."""
     store = ctx.services.get(TRACKING_STORE)
     reader = store_reader(store) if isinstance(store, TrackingStore) else None
-    reconciler = ExperimentReconciler(ctx.service, ctx.clock, ctx.recorder(COMPONENT), reader)
+    cache = ctx.informer(TRIALS) if ctx.informer is not None else None
+    reconciler = ExperimentReconciler(
+        ctx.service, ctx.clock, ctx.recorder(COMPONENT), reader, trial_cache=cache
+    )
     return ControllerSpec(
         name=COMPONENT,
         kind=EXPERIMENTS,

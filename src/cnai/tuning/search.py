@@ -15,8 +15,10 @@ which a study rebuilt from plain values lacks. It is rebuilt here from the trial
   sampler rebuilds its generations from the parameters the trials really ran with.
 - Successive halving and Hyperband keep the value each trial had at each rung: rebuilt
   from its intermediate values (the value at the first step at or past the rung). The
-  trial being judged keeps none, so every rung it has reached is judged on its latest
-  value whatever steps the controller saw (it polls, it does not see every report).
+  trial being judged is judged, as in a live study, once per rung and on that value:
+  :func:`should_prune` is told up to which step it was judged before (the controller
+  polls and may see several new steps at once), judges each rung reached since, and
+  never judges a rung again (a trial promoted at its last rung runs to its end).
 - The grid sampler hands study trial ``n`` the ``n``-th point of a fixed shuffle (and
   tracks used points by its own attributes, not by parameters): its seed is therefore
   not salted, and :func:`suggest` skips any point a stored trial already used and raises
@@ -513,21 +515,35 @@ def _rung_attrs(
     judged: int | None,
 ) -> list[dict[str, Any]]:
     """Successive halving's ``completed_rung_K`` attributes of each trial, rebuilt from
-    its intermediate values. Keep in sync with optuna/pruners/_successive_halving.py and
-    _hyperband.py (the tests pin both)."""
+    its intermediate values; the judged trial gets those of the steps before its last
+    (the rungs it passed before; the pruner judges the last step). Keep in sync with
+    optuna/pruners/_successive_halving.py and _hyperband.py (the tests pin both)."""
     none: list[dict[str, Any]] = [{} for _ in trials]
-    if not isinstance(pruner, SuccessiveHalvingPruner | HyperbandPruner):
+    halving = _halving_plans(spec, pruner, trials)
+    if halving is None:
         return none
+    attrs = []
+    for i, (t, plan) in enumerate(zip(trials, halving, strict=True)):
+        values = t.intermediate_values
+        if i == judged and values:
+            last = max(values)
+            values = {s: v for s, v in values.items() if s < last}
+        attrs.append(_rungs(values, plan))
+    return attrs
+
+
+def _halving_plans(
+    spec: ExperimentSpec, pruner: BasePruner | None, trials: list[FrozenTrial]
+) -> list[_Halving] | None:
+    """The successive halving each trial is judged by, or None if the pruner has no rungs
+    or cannot judge yet."""
+    if not isinstance(pruner, SuccessiveHalvingPruner | HyperbandPruner):
+        return None
     study = _new_study(spec, None, None)
     study.add_trials(trials)
     numbered = study.get_trials(deepcopy=False)
     halving = _halving(pruner, study, numbered)
-    if halving is None:
-        return none
-    return [
-        {} if i == judged else _rungs(t.intermediate_values, halving(t))
-        for i, t in enumerate(numbered)
-    ]
+    return None if halving is None else [halving(t) for t in numbered]
 
 
 def _halving(
@@ -556,12 +572,21 @@ def _halving(
 
 def _rungs(intermediate: dict[int, float], halving: _Halving) -> dict[str, float]:
     """The value at the first step at or past each rung's promotion step."""
+    return {
+        f"completed_rung_{rung}": intermediate[step]
+        for rung, step in enumerate(_rung_steps(intermediate, halving))
+    }
+
+
+def _rung_steps(intermediate: Mapping[int, float], halving: _Halving) -> list[int]:
+    """The steps a live study judges the trial at: the first reported step at or past
+    each rung's promotion step."""
     least, factor, rate = halving
     steps = sorted(intermediate)
-    attrs: dict[str, float] = {}
-    while reached := [s for s in steps if s >= least * factor ** (rate + len(attrs))]:
-        attrs[f"completed_rung_{len(attrs)}"] = intermediate[reached[0]]
-    return attrs
+    judged: list[int] = []
+    while reached := [s for s in steps if s >= least * factor ** (rate + len(judged))]:
+        judged.append(reached[0])
+    return judged
 
 
 # -- asking ----------------------------------------------------------------------------
@@ -574,8 +599,14 @@ def suggest(spec: ExperimentSpec, trials: list[Trial]) -> dict[str, Any]:
     dists = distributions(spec.parameters)
     if spec.algorithm.name is AlgorithmName.GRID:
         return _next_grid_point(spec, trials, dists)
+    if spec.algorithm.name is AlgorithmName.RANDOM:
+        # Random search reads no history: the same seed gives the same point from an
+        # empty study, without rebuilding thousands of trials for every new one.
+        study = _new_study(spec, make_sampler(spec, salt=len(trials)), None)
+    else:
+        study = build_study(spec, trials)
     with _quiet():
-        asked = build_study(spec, trials).ask(dists)
+        asked = study.ask(dists)
     return {name: _json(asked.params[name], d) for name, d in dists.items()}
 
 
@@ -636,22 +667,74 @@ def _json(value: Any, dist: BaseDistribution) -> Any:
 # -- pruning ---------------------------------------------------------------------------
 
 
-def should_prune(spec: ExperimentSpec, trials: list[Trial], trial: Trial) -> bool:
-    """Whether the pruner stops the running ``trial`` now, given every stored trial."""
+def should_prune(
+    spec: ExperimentSpec, trials: list[Trial], trial: Trial, judged_through: int | None = None
+) -> bool:
+    """Whether the pruner stops the running ``trial`` now, given every stored trial.
+
+    ``judged_through`` is the last step the trial was judged at before (None: never).
+    Only the steps after it are judged, as a live study judges each step once when it is
+    reported: the median and Wilcoxon pruners judge the last step; successive halving and
+    Hyperband judge each rung reached since, each on the value of its first step.
+    """
     if spec.early_stopping is None or len(spec.objective.metrics) > 1:
         return False
-    if trial.status.phase is not TrialPhase.RUNNING or not _intermediate(trial.status.intermediate):
+    steps = _intermediate(trial.status.intermediate)
+    if trial.status.phase is not TrialPhase.RUNNING or not steps:
         return False
+    if judged_through is not None and max(steps) <= judged_through:
+        return False  # nothing new since it was judged
     # The trial as given, wherever the list has it (or an older copy of it).
     name = trial.metadata.name
     ordered = _ordered([*(t for t in trials if t.metadata.name != name), trial])
     position = next(i for i, t in enumerate(ordered) if t.metadata.name == name)
-    study = _build(spec, ordered, RandomSampler(seed=0), judged=position)
-    frozen = study.get_trials(deepcopy=False)[position]
-    if frozen.state is not TrialState.RUNNING:
-        return False  # its parameters no longer fit the space
-    with _quiet():
-        return bool(study.pruner.prune(study, frozen))
+    for upto in _judged_steps(spec, ordered, position, steps, judged_through):
+        judged = _up_to(trial, upto)
+        at = [judged if i == position else t for i, t in enumerate(ordered)]
+        study = _build(spec, at, RandomSampler(seed=0), judged=position)
+        frozen = study.get_trials(deepcopy=False)[position]
+        if frozen.state is not TrialState.RUNNING:
+            return False  # its parameters no longer fit the space
+        with _quiet():
+            if study.pruner.prune(study, frozen):
+                return True
+    return False
+
+
+def _judged_steps(
+    spec: ExperimentSpec,
+    ordered: list[Trial],
+    position: int,
+    steps: dict[int, float],
+    judged_through: int | None,
+) -> list[int]:
+    """The steps of ``steps`` (the judged trial's history) to judge now, in order."""
+    after = -math.inf if judged_through is None else judged_through
+    pruner = make_pruner(spec)
+    if not isinstance(pruner, SuccessiveHalvingPruner | HyperbandPruner):
+        return [max(steps)]
+    dists = distributions(spec.parameters)
+    plans = _halving_plans(spec, pruner, [_frozen(spec, dists, t) for t in ordered])
+    if plans is None:
+        return []  # no rungs yet ("auto" resources before a completed trial)
+    return sorted({s for s in _rung_steps(steps, plans[position]) if s > after})
+
+
+def _up_to(trial: Trial, step: int) -> Trial:
+    """The trial as it was when ``step`` was its last report."""
+    status = trial.status.model_copy(
+        update={
+            "intermediate": {k: v for k, v in trial.status.intermediate.items() if _step(k) <= step}
+        }
+    )
+    return trial.model_copy(update={"status": status})
+
+
+def _step(key: str) -> float:
+    try:
+        return int(key)
+    except ValueError:
+        return math.inf
 
 
 # -- ranking ---------------------------------------------------------------------------

@@ -234,6 +234,15 @@ def test_the_seed_is_salted_so_a_rebuilt_study_does_not_repeat_its_draw() -> Non
     assert first_draw(spec, salt=3) != first_draw(spec, salt=4)
 
 
+def test_random_search_draws_as_a_study_with_the_whole_history_would() -> None:
+    # suggest() skips the history for random search: it must not change the point.
+    spec = make_spec("random").floats("x", "y").seed(7).build()
+    trials = [make_trial(i, x=0.1 * i, y=0.0).succeeded(float(i)).build() for i in range(5)]
+    full = search._build(spec, trials, search.make_sampler(spec, salt=len(trials)))
+    asked = full.ask(search.distributions(spec.parameters)).params
+    assert search.suggest(spec, trials) == asked
+
+
 def test_the_grid_keeps_one_order_whatever_the_salt() -> None:
     spec = make_spec("grid").param("n", "int", min=0, max=9).seed(7).build()
     assert first_draw(spec, salt=0) == first_draw(spec, salt=5)
@@ -651,6 +660,44 @@ def test_rebuilt_rungs_are_those_a_live_study_recorded(settings: tuple[str, Any]
     rebuilt = search.build_study(spec, stored).trials
     assert [rungs(t) for t in rebuilt] == [rungs(t) for t in live.trials]
     assert any(t.state is TrialState.PRUNED for t in live.trials)
+
+
+SH_1_3 = {"min_resource": 1, "reduction_factor": 3}  # rungs at steps 1, 3 and 9
+
+
+def test_a_rung_is_judged_on_its_own_step_and_never_again() -> None:
+    # Promoted at its last rung (step 9), a trial runs to its end however its value moves
+    # after it, as in a live study: step 10 is no rung.
+    spec = make_spec("random").floats("x", "y").pruner("successive-halving", **SH_1_3).build()
+    done = finished_with_curves()
+    history = {**curve(-1.0), 10: 100.0}
+    late = make_trial(12, x=1.0, y=1.0).reported(history).build()
+    assert not search.should_prune(spec, [*done, late], late)
+    assert not search.should_prune(spec, [*done, late], late, judged_through=9)
+    # The same value at step 9, a rung, is judged.
+    at_rung = make_trial(12, x=1.0, y=1.0).reported({**curve(-1.0, steps=8), 9: 100.0}).build()
+    assert search.should_prune(spec, [*done, at_rung], at_rung, judged_through=8)
+
+
+def test_rungs_reached_since_the_last_judgment_are_each_judged_on_their_value() -> None:
+    # The controller saw steps 1-2, then 3-5 at once: rung 1 (step 3) is judged on the
+    # value at step 3, not on the better one at step 5.
+    spec = make_spec("random").floats("x", "y").pruner("successive-halving", **SH_1_3).build()
+    done = finished_with_curves()
+    history = {1: 0.0, 2: 0.0, 3: 100.0, 4: 0.0, 5: 0.0}
+    trial = make_trial(12, x=1.0, y=1.0).reported(history).build()
+    assert search.should_prune(spec, [*done, trial], trial, judged_through=2)
+    # Judged at step 3 before (and promoted, as the controller would have it), steps 4-5
+    # reach no new rung: nothing to judge.
+    assert not search.should_prune(spec, [*done, trial], trial, judged_through=3)
+
+
+def test_a_step_already_judged_is_not_judged_again() -> None:
+    spec = make_spec("random").floats("x", "y").pruner("median").build()
+    hopeless = make_trial(12, x=1.0, y=1.0).reported(curve(10.0)).build()
+    trials = [*finished_with_curves(), hopeless]
+    assert search.should_prune(spec, trials, hopeless, judged_through=8)
+    assert not search.should_prune(spec, trials, hopeless, judged_through=9)
 
 
 def test_hyperband_with_auto_max_resource_waits_for_a_completed_trial() -> None:

@@ -47,6 +47,10 @@ def _meta(obj: Obj, field: str) -> object:
     return (obj.get("metadata") or {}).get(field)
 
 
+def _version(resource_version: str) -> int | None:
+    return int(resource_version) if resource_version.isdigit() else None
+
+
 class Informer:
     """A cache of one plural's objects across all namespaces, kept current by a watch."""
 
@@ -61,6 +65,7 @@ class Informer:
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
         self._gone_in_a_row = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     # -- reading ---------------------------------------------------------------------
 
@@ -78,9 +83,15 @@ class Informer:
         return copy.deepcopy(obj) if obj is not None else None
 
     def list(
-        self, namespace: str | None = None, label_selector: LabelSelector | str | None = None
+        self,
+        namespace: str | None = None,
+        label_selector: LabelSelector | str | None = None,
+        *,
+        copy_objects: bool = True,
     ) -> list[Obj]:
-        """Copies of the cached objects, in one namespace or all, sorted by key."""
+        """Copies of the cached objects, in one namespace or all, sorted by key; with
+        ``copy_objects=False`` the cached objects themselves, which the caller must only
+        read (the cache replaces an object on a change, it never changes one)."""
         selector = (
             LabelSelector.parse(label_selector)
             if isinstance(label_selector, str) or label_selector is None
@@ -93,8 +104,38 @@ class Informer:
             obj = self._cache[key]
             labels = (obj.get("metadata") or {}).get("labels") or {}
             if selector.matches(labels):
-                out.append(copy.deepcopy(obj))
+                out.append(copy.deepcopy(obj) if copy_objects else obj)
         return out
+
+    async def caught_up(self, resource_version: str, timeout: float) -> bool:
+        """Wait until the cache reflects ``resource_version`` (a write the caller made)
+        or a later one: True then, False after ``timeout`` or if versions cannot be
+        compared (not the store's integers). Read-your-writes for a controller that
+        wrote and reads its own objects from the cache."""
+        target = _version(resource_version)
+        if target is None:
+            return False
+        if (_version(self.resource_version) or 0) >= target:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, waiter))
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            return False
+        finally:
+            if (target, waiter) in self._waiters:
+                self._waiters.remove((target, waiter))
+        return True
+
+    def _advance(self, resource_version: str) -> None:
+        self.resource_version = resource_version
+        if not self._waiters:
+            return
+        now = _version(resource_version) or 0
+        for target, waiter in list(self._waiters):
+            if target <= now and not waiter.done():
+                waiter.set_result(None)
 
     def add_handler(
         self,
@@ -178,7 +219,7 @@ class Informer:
         listed = await self.store.list(self.plural)
         fresh = {key_of(obj): obj for obj in listed.items}
         old, self._cache = self._cache, fresh
-        self.resource_version = listed.resource_version
+        self._advance(listed.resource_version)
         for key, gone in old.items():
             if key not in fresh:
                 self._notify_delete(gone)
@@ -215,7 +256,7 @@ class Informer:
         self._backoff.reset()
         self._gone_in_a_row = 0
         if event.resource_version:
-            self.resource_version = str(event.resource_version)
+            self._advance(str(event.resource_version))
         if event.type is WatchEventType.BOOKMARK:
             return
         obj = event.object

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from cnai.core.clock import Clock
+    from cnai.core.controllers.informer import Informer
     from cnai.core.events import EventRecorder
     from cnai.core.registry import Registry
     from cnai.core.resources import ResourceService
@@ -85,6 +86,9 @@ class ControllerContext:
     # Objects capabilities open once and share between their routes and controllers,
     # by a key the owning capability names (e.g. the tracking store).
     services: dict[str, Any] = field(default_factory=dict)
+    # The manager's shared informer (cache) of a plural, for controllers that read many
+    # objects on every reconcile; None where controllers run without a manager (tests).
+    informer: Callable[[str], Informer] | None = None
 
 
 ControllerFactory = Callable[[ControllerContext], ControllerSpec]

@@ -130,6 +130,34 @@ async def test_cache_reads_are_copies(store: SQLiteStore) -> None:
     await stop(informer, task)
 
 
+async def test_uncopied_reads_are_the_cached_objects_replaced_on_change(
+    store: SQLiteStore,
+) -> None:
+    await store.create(W, widget("a"))
+    informer = Informer(store, W)
+    task = await running(informer)
+    before = informer.list(copy_objects=False)
+    assert before == informer.list() and before[0] is informer.list(copy_objects=False)[0]
+    changed = {**before[0], "spec": {"size": 5}}
+    await store.update(W, changed)
+    await eventually(lambda: informer.list(copy_objects=False)[0]["spec"]["size"] == 5)
+    assert before[0]["spec"]["size"] == 1  # the object handed out earlier is unchanged
+    await stop(informer, task)
+
+
+async def test_caught_up_waits_for_a_write_to_reach_the_cache(store: SQLiteStore) -> None:
+    informer = Informer(store, W)
+    task = await running(informer)
+    written = await store.create(W, widget("a"))
+    version = written["metadata"]["resourceVersion"]
+    assert await informer.caught_up(version, timeout=5)
+    assert informer.get("default", "a") is not None  # read-your-writes
+    # A version the store has not reached: not caught up within the timeout.
+    assert not await informer.caught_up(str(int(version) + 100), timeout=0.05)
+    assert not await informer.caught_up("not-a-number", timeout=5)
+    await stop(informer, task)
+
+
 async def test_relist_after_gone_diffs_against_the_cache(store: SQLiteStore) -> None:
     # The informer's first list is a stale snapshot; meanwhile the store moved on and
     # its history was compacted, so the watch from that snapshot is Gone.
