@@ -62,6 +62,8 @@ MAX_TAG_VALUE_LENGTH = 8000  # MLflow's
 GROUP_COMMIT_MAX = 512
 
 T = TypeVar("T")
+# (namespace, run id, metric keys) of a committed log call: see TrackingStore.add_listener.
+LogListener = Callable[[str, str, frozenset[str]], None]
 Int64Array = NDArray[np.int64]
 Float64Array = NDArray[np.float64]
 
@@ -386,6 +388,20 @@ class TrackingStore:
         migrate(self.path)
         self._writer = _Writer(self.path, durability)
         self._local = threading.local()
+        self._listeners: list[LogListener] = []
+
+    def add_listener(self, listener: LogListener) -> None:
+        """Call ``listener(namespace, run_id, metric_keys)`` on the event loop after
+        every committed :meth:`log` that wrote metric points (e.g. to wake a controller
+        that follows a run's metrics). A failing listener is logged and skipped."""
+        self._listeners.append(listener)
+
+    def _tell(self, namespace: str, run_id: str, keys: frozenset[str]) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(namespace, run_id, keys)
+            except Exception:
+                log.exception("tracking: a log listener failed for run %s", run_id)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._writer.close)
@@ -575,6 +591,8 @@ class TrackingStore:
             return count
 
         written: int = await self._writer.submit(op)
+        if written and metrics:
+            self._tell(namespace, run_id, frozenset(metrics))
         return written
 
     async def get_run(self, namespace: str, run_id: str) -> Run:

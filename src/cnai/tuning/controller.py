@@ -112,6 +112,9 @@ class ExperimentReconciler:
         # read on every reconcile), once it shows this controller's own last write.
         self.trial_cache = trial_cache
         self._written = ""  # resourceVersion of the last Trial this controller wrote
+        # (namespace, run id) -> experiment, for running trials that an early-stopping
+        # experiment judges: a metric logged to such a run wakes the experiment at once.
+        self._followed: dict[tuple[str, str], str] = {}
         self._parsed: dict[tuple[str, str], Trial] = {}
         # (experiment uid, ended trials) -> its best trial and Pareto front
         self._best: dict[str, tuple[int, Any, Any]] = {}
@@ -121,9 +124,11 @@ class ExperimentReconciler:
         try:
             raw = await self.service.get(EXPERIMENTS, request.namespace, request.name)
         except NotFound:
+            self._unfollow(request)
             return Result()
         exp = Experiment.model_validate(raw)
         if exp.metadata.deletion_timestamp is not None:
+            self._unfollow(request)
             return Result()
         ns = exp.metadata.namespace or "default"
         trials = await self._trials(exp)
@@ -138,6 +143,7 @@ class ExperimentReconciler:
                 continue
             job = await self._job(trial)
             updated = await self._follow(exp, trial, job, trials, now)
+            self._follow_run(exp, updated)
             if updated.status != trial.status:
                 trials[i] = await self._write_trial(updated)
                 if updated.status.phase.terminal:
@@ -152,6 +158,7 @@ class ExperimentReconciler:
                 for i, trial in enumerate(trials):
                     if not trial.status.phase.terminal:
                         trials[i] = await self._stop(trial, "ExperimentEnded", status.message, now)
+                        self._follow_run(exp, trials[i])
             else:
                 trials += await self._more(exp, trials, now)
         best, front = await self._best_of(exp, trials)
@@ -163,6 +170,33 @@ class ExperimentReconciler:
             await self.recorder.record(exp, kind, reason, message)
         running = any(not t.status.phase.terminal for t in trials)
         return Result(requeue_after=POLL_S if running and not status.phase.terminal else None)
+
+    def metrics_logged(
+        self, enqueue: Callable[[Request], None]
+    ) -> Callable[[str, str, frozenset[str]], None]:
+        """A tracking-store listener that enqueues the experiment of a followed run."""
+
+        def listener(namespace: str, run_id: str, keys: frozenset[str]) -> None:
+            experiment = self._followed.get((namespace, run_id))
+            if experiment is not None:
+                enqueue(Request(namespace, experiment))
+
+        return listener
+
+    def _unfollow(self, request: Request) -> None:
+        for key, experiment in list(self._followed.items()):
+            if key[0] == (request.namespace or "") and experiment == request.name:
+                del self._followed[key]
+
+    def _follow_run(self, exp: Experiment, trial: Trial) -> None:
+        """Keep ``_followed`` to the running trials of early-stopping experiments."""
+        key = (trial.metadata.namespace or "", trial.status.run_id)
+        if not trial.status.run_id:
+            return
+        if trial.status.phase.terminal or exp.spec.early_stopping is None:
+            self._followed.pop(key, None)
+        else:
+            self._followed[key] = exp.metadata.name
 
     async def _best_of(self, exp: Experiment, trials: list[Trial]) -> tuple[Any, Any]:
         """The best trial and Pareto front, computed again only when a trial ended."""
@@ -486,10 +520,16 @@ def experiment_controller(ctx: ControllerContext) -> ControllerSpec:
     reconciler = ExperimentReconciler(
         ctx.service, ctx.clock, ctx.recorder(COMPONENT), reader, trial_cache=cache
     )
+
+    def metrics(enqueue: Callable[[Request], None]) -> None:
+        if isinstance(store, TrackingStore):
+            store.add_listener(reconciler.metrics_logged(enqueue))
+
     return ControllerSpec(
         name=COMPONENT,
         kind=EXPERIMENTS,
         reconciler=reconciler,
         owns=(TRIALS,),
         watches=((TRAINJOBS, _experiment_of),),
+        sources=(metrics,),
     )

@@ -42,6 +42,31 @@ async def test_a_run_without_a_group_lands_in_the_namespaces_default_group(
     assert got.artifact_uri.endswith(f"/artifacts/team-a/{run.id}")
 
 
+async def test_listeners_hear_of_committed_metric_points_only(
+    store: TrackingStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    heard: list[tuple[str, str, frozenset[str]]] = []
+
+    def failing(namespace: str, run_id: str, keys: frozenset[str]) -> None:
+        raise RuntimeError("a broken listener")
+
+    store.add_listener(failing)
+    store.add_listener(lambda ns, run_id, keys: heard.append((ns, run_id, keys)))
+    run = await store.create_run("team-a")
+    await store.log("team-a", run.id, params={"lr": "0.1"})  # no points: not told
+    written = await store.log(
+        "team-a",
+        run.id,
+        metrics={"loss": points("loss", [1], [0.5]), "acc": points("acc", [1], [0.9])},
+    )
+    assert written == 2  # the broken listener did not fail the call
+    assert heard == [("team-a", run.id, frozenset({"loss", "acc"}))]
+    assert "a log listener failed" in caplog.text
+    with pytest.raises(NotFound):  # refused: nothing committed, nobody told
+        await store.log("team-a", "no-such-run", metrics={"loss": points("loss", [1], [0.5])})
+    assert len(heard) == 1
+
+
 async def test_runs_are_namespaced(store: TrackingStore) -> None:
     run = await store.create_run("team-a")
     with pytest.raises(NotFound, match="not found in namespace team-b"):

@@ -99,6 +99,8 @@ class Manager:
                 self.informer(plural).add_handlers(enqueue_handlers(queue, owners))
         for plural, mapper in spec.watches:
             self.informer(plural).add_handlers(enqueue_handlers(queue, mapper))
+        for source in spec.sources:
+            source(queue.add)
 
     def queue(self, name: str) -> WorkQueue[Request]:
         """The work queue of the controller called ``name``."""

@@ -64,6 +64,10 @@ class ControllerSpec:
     owns: tuple[str, ...] = ()
     # Other (plural, mapper) pairs: a change to such an object enqueues mapper(obj).
     watches: tuple[tuple[str, Mapper], ...] = ()
+    # Changes outside the store (e.g. metrics logged to the tracking store): each source
+    # is called once, when the controller is added, with a function that enqueues a
+    # request; it calls that function whenever something the controller follows changed.
+    sources: tuple[Callable[[Callable[[Request], None]], None], ...] = ()
     workers: int = 1
 
 

@@ -137,7 +137,8 @@ async def test_uncopied_reads_are_the_cached_objects_replaced_on_change(
     informer = Informer(store, W)
     task = await running(informer)
     before = informer.list(copy_objects=False)
-    assert before == informer.list() and before[0] is informer.list(copy_objects=False)[0]
+    assert before == informer.list()
+    assert before[0] is informer.list(copy_objects=False)[0]
     changed = {**before[0], "spec": {"size": 5}}
     await store.update(W, changed)
     await eventually(lambda: informer.list(copy_objects=False)[0]["spec"]["size"] == 5)

@@ -143,6 +143,18 @@ async def test_a_watch_mapper_enqueues_what_it_returns(
     await eventually(lambda: rec.seen(req("w9")), "mapped key")
 
 
+async def test_a_source_enqueues_through_the_function_it_is_given(
+    store: SQLiteStore, manager: Manager
+) -> None:
+    wake: list[Callable[[Request], None]] = []
+    rec = Recording()
+    manager.add(ControllerSpec("widgets", W, rec, sources=(wake.append,)))
+    await manager.start()
+    assert len(wake) == 1  # called once, when the controller was added
+    wake[0](req("from-outside"))
+    await eventually(lambda: rec.seen(req("from-outside")), "key from a source")
+
+
 async def test_informers_are_shared_per_plural(store: SQLiteStore, manager: Manager) -> None:
     one, two = Recording(), Recording()
     manager.add(ControllerSpec("one", W, one, owns=(G,)))
