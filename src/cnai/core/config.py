@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 DEFAULT_PORT = 8470
 DEFAULT_HOST = "127.0.0.1"
 
@@ -42,6 +40,8 @@ class ConfigError(Exception):
 
 
 def _read(path: Path) -> dict[str, Any]:
+    import yaml  # here, not at the top: workloads import this module, rarely the parser
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
@@ -93,6 +93,8 @@ def write_config(path: Path, cfg: ClientConfig) -> None:
         "current-context": cfg.name,
         "contexts": contexts,
     }
+    import yaml
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

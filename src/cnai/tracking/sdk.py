@@ -31,11 +31,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+from cnai.core.config import cnai_home  # light: the YAML parser is imported only to read
 
-from cnai.core.config import cnai_home, load_config
+if TYPE_CHECKING:
+    from cnai.tracking.transport import Transport
 
 log = logging.getLogger("cnai.tracking.sdk")
 
@@ -98,6 +99,27 @@ class _Batch:
         return first, second
 
 
+def _configured(
+    server: str | None, token: str | None, namespace: str | None
+) -> tuple[str, str | None, str | None]:
+    """Server, token and namespace, each the caller's, else ``load_config``'s (which
+    reads CNAI_SERVER, CNAI_TOKEN and CNAI_NAMESPACE, then the config file). A workload's
+    pod sets all three variables, so there the file, and the YAML parser, are never
+    read. Keep in sync with :func:`cnai.core.config.load_config`."""
+    env = os.environ
+    found = (
+        server or env.get("CNAI_SERVER", "").rstrip("/"),
+        token or env.get("CNAI_TOKEN"),
+        namespace or env.get("CNAI_NAMESPACE"),
+    )
+    if found[0] and found[1] and found[2]:
+        return found
+    from cnai.core.config import load_config
+
+    cfg = load_config()
+    return server or cfg.server, token or cfg.token, namespace or cfg.namespace
+
+
 class TrackingClient:
     """The tracking API over HTTP (synchronous), with the ``cnai`` command's config."""
 
@@ -108,13 +130,14 @@ class TrackingClient:
         namespace: str | None = None,
         timeout: float = 30.0,
     ) -> None:
+        # Imported here, not with the module: ``import cnai`` stays free of http.client.
+        from cnai.tracking.transport import Transport
+
         if server is None or token is None:
-            cfg = load_config()
-            server, token = server or cfg.server, token or cfg.token
-            namespace = namespace or cfg.namespace
+            server, token, namespace = _configured(server, token, namespace)
         self.namespace = namespace or "default"
-        self.http = httpx.Client(
-            base_url=server,
+        self.http: Transport = Transport(
+            server,
             headers={"Authorization": f"Bearer {token}"} if token else {},
             timeout=timeout,
         )
@@ -416,11 +439,13 @@ class Run:
 
     def _send(self, batch: _Batch) -> bool:
         """True once the batch is acknowledged or refused for good; False to retry."""
+        from cnai.tracking.transport import TransportError
+
         try:
             answer = self.client.http.post(
                 self.client.url(f"/runs/{self.id}/log"), json=batch.body()
             )
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
             log.debug("tracking server unreachable, will retry: %s", exc)
             return False
         if answer.status_code < 300:
