@@ -21,6 +21,7 @@ from pydantic import Field, field_validator, model_validator
 
 from cnai.core.meta import Condition, Resource, WireModel
 from cnai.core.pods import EnvVar, ResourceRequirements
+from cnai.serving.autoscaler import Metric as ScalingMetric
 
 SERVICE_LABEL = "cnai.io/inferenceservice-name"
 REVISION_LABEL = "cnai.io/revision-name"
@@ -74,11 +75,6 @@ class Predictor(WireModel):
         if self.class_name and ":" not in self.class_name:
             raise ValueError("class: must be module:Class")
         return self
-
-
-class ScalingMetric(StrEnum):
-    CONCURRENCY = "concurrency"
-    RPS = "rps"
 
 
 class Scaling(WireModel):
