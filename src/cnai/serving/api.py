@@ -26,8 +26,9 @@ from cnai.serving.autoscaler import Metric as ScalingMetric
 SERVICE_LABEL = "cnai.io/inferenceservice-name"
 REVISION_LABEL = "cnai.io/revision-name"
 
-# models:/NAME@ALIAS or models:/NAME/VERSION (MLflow's model URIs)
-MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
+# models:/NAME@ALIAS, models:/NAME/VERSION or models:/NAME/latest (MLflow's model URIs,
+# as cnai.tracking.registry.resolve reads them)
+MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+|latest))$")
 
 
 class ModelFormat(StrEnum):
@@ -41,8 +42,8 @@ class Predictor(WireModel):
     """What each replica serves."""
 
     model: str = Field(
-        description="models:/NAME@ALIAS, models:/NAME/VERSION (the registry), or a file path "
-        "or file:// URI of the model."
+        description="models:/NAME@ALIAS, models:/NAME/VERSION, models:/NAME/latest (the "
+        "registry), or a file path or file:// URI of the model."
     )
     format: ModelFormat | None = Field(
         default=None,
@@ -65,7 +66,9 @@ class Predictor(WireModel):
         if not model.strip():
             raise ValueError("must not be empty")
         if model.startswith("models:") and not MODEL_URI.match(model):
-            raise ValueError(f"{model!r} is not models:/NAME@ALIAS or models:/NAME/VERSION")
+            raise ValueError(
+                f"{model!r} is not models:/NAME@ALIAS, models:/NAME/VERSION or models:/NAME/latest"
+            )
         return model
 
     @model_validator(mode="after")

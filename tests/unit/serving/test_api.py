@@ -33,7 +33,14 @@ def test_defaults_and_wire_names() -> None:
 
 
 @pytest.mark.parametrize(
-    "model", ["models:/digits@champion", "models:/digits/3", "/srv/models/m.pkl", "file:///m.onnx"]
+    "model",
+    [
+        "models:/digits@champion",
+        "models:/digits/3",
+        "models:/digits/latest",
+        "/srv/models/m.pkl",
+        "file:///m.onnx",
+    ],
 )
 def test_model_references_that_are_accepted(model: str) -> None:
     body = service()
@@ -52,7 +59,7 @@ def test_a_custom_model_names_its_class() -> None:
     ("change", "path", "words"),
     [
         ({"predictor": {"model": "models:/digits"}}, "spec.predictor.model", "models:/NAME@ALIAS"),
-        ({"predictor": {"model": "models:/d/latest"}}, "spec.predictor.model", "NAME/VERSION"),
+        ({"predictor": {"model": "models:/d/newest"}}, "spec.predictor.model", "NAME/VERSION"),
         ({"predictor": {"model": " "}}, "spec.predictor.model", "must not be empty"),
         ({"predictor": {"model": "m", "format": "pmml"}}, "spec.predictor.format", "sklearn"),
         ({"predictor": {"model": "m", "format": "custom"}}, "spec.predictor", "module:Class"),
