@@ -104,6 +104,7 @@ CAPABILITIES: tuple[str, ...] = (
     "cnai.tracking",
     "cnai.training",
     "cnai.tuning",
+    "cnai.serving",
 )
 
 

@@ -14,6 +14,7 @@ from cnai.cli import (
     get,
     logs,
     platform_cmds,
+    serving_cmds,
     simulate,
     tracking_cmds,
     tuning_cmds,
@@ -33,6 +34,7 @@ for module in (create, get, apply, delete, describe, logs):
 simulate.register(app)
 tracking_cmds.register(app)
 tuning_cmds.register(app)
+serving_cmds.register(app)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -88,6 +88,13 @@ class Scaling(WireModel):
         default=ScalingMetric.CONCURRENCY, description="concurrency or rps."
     )
     target: float = Field(default=10.0, gt=0, description="The metric's target per replica.")
+    stable_window_seconds: float = Field(
+        default=60.0,
+        ge=10,
+        le=3600,
+        description="The window the metric is averaged over (Knative's autoscaling window); "
+        "the panic window is a tenth of it (at least 1 s).",
+    )
     scale_to_zero_grace_seconds: float = Field(
         default=30.0,
         ge=0,
@@ -147,6 +154,12 @@ class RevisionStatus(WireModel):
     traffic_percent: int = Field(default=0, description="Its share of the requests.")
     replicas: int = Field(default=0, description="Replicas wanted.")
     ready_replicas: int = Field(default=0, description="Replicas answering.")
+    template_hash: str = Field(default="", description="Names what its replicas run.")
+    template: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What its replicas run: the resolved model path, format, signature, "
+        "batching and environment.",
+    )
 
 
 class InferenceServicePhase(StrEnum):

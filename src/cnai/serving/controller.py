@@ -1,0 +1,571 @@
+"""The InferenceService controller: revisions, replicas through the scheduler, and routes.
+
+One reconcile of an InferenceService (every ``TICK_S``, Knative's autoscaler tick, and on
+every change to it, its pods or its Workloads):
+
+1. resolve what a replica runs (:meth:`_template`): a ``models:/`` reference through the
+   model registry (the version's artifacts, format and signature), or a path; a change
+   makes a new revision (:mod:`cnai.serving.revisions`);
+2. probe each running replica's model server (``/v2/models/NAME/ready``): ready, still
+   loading, or failed to load (its message goes to status);
+3. split the traffic between the latest revision and the previous ready one
+   (``canaryTrafficPercent``) and ask the autoscaler (:func:`cnai.serving.autoscaler.decide`)
+   how many replicas each revision with traffic needs, from the metric windows the
+   gateway fills; a revision without traffic drains, then goes to zero;
+4. for each revision, a Workload (named after the revision, owned by the service) asks
+   the scheduler for its replicas, so they take quota from the service's queue like any
+   job; replicas (pods running ``python -m cnai.serving.server``) are started on the
+   free slots of its placement and stopped when it shrinks or is evicted;
+5. publish the routes to the gateway (:mod:`cnai.serving.state`) and write status.
+
+The controller keeps the autoscaler's state in memory (a restart begins a fresh stable
+window, as Knative's does) and everything else in the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cnai.core.clock import Clock
+from cnai.core.controllers.types import ControllerContext, ControllerSpec, Request, Result
+from cnai.core.errors import AlreadyExists, ApiError, Conflict, NotFound
+from cnai.core.events import EventRecorder
+from cnai.core.kinds import EventType
+from cnai.core.meta import Condition, ObjectMeta, controller_ref
+from cnai.core.pods import Pod, PodPhase, PodSpec
+from cnai.core.resources import ResourceService
+from cnai.scheduling.api import (
+    WORKLOAD_ANNOTATION,
+    PodPlacement,
+    PodSet,
+    Workload,
+    WorkloadPhase,
+    WorkloadSpec,
+)
+from cnai.scheduling.gate import admission_gate, free_slots
+from cnai.serving.api import (
+    MODEL_URI,
+    REVISION_LABEL,
+    SERVICE_LABEL,
+    InferenceService,
+    InferenceServicePhase,
+    InferenceServiceStatus,
+    ModelFormat,
+    RevisionStatus,
+)
+from cnai.serving.autoscaler import ScalerSpec, ScalerState, decide
+from cnai.serving.revisions import Revision, revision_name, template_hash, traffic
+from cnai.serving.state import SERVING_STATE, Replica, Route, ServingState
+
+log = logging.getLogger("cnai.serving")
+
+SERVICES = "inferenceservices"
+PODS = "pods"
+WORKLOADS = "workloads"
+COMPONENT = "inferenceservice-controller"
+TICK_S = 2.0  # how often the autoscaler decides (Knative's tick)
+PROBE_TIMEOUT_S = 1.0
+RETRY_S = 10.0  # a model that cannot be resolved is looked for again this often
+PORT_ANNOTATION = "cnai.io/port"
+STILL_LOADING = "still loading"  # the model server's 503 while its model loads
+DEFAULT_QUEUE = "default"
+POD_SET = "replicas"
+SUFFIXES = {
+    ".onnx": ModelFormat.ONNX,
+    ".pt": ModelFormat.TORCHSCRIPT,
+    ".pth": ModelFormat.TORCHSCRIPT,
+}
+
+
+class ModelUnavailable(Exception):
+    """The predictor's model cannot be resolved; the message says why."""
+
+
+class InferenceServiceReconciler:
+    """Reconciles one InferenceService at a time."""
+
+    def __init__(
+        self,
+        service: ResourceService,
+        clock: Clock,
+        recorder: EventRecorder,
+        state: ServingState,
+        server_url: str = "",
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.service = service
+        self.clock = clock
+        self.recorder = recorder
+        self.state = state
+        self.server_url = server_url.rstrip("/")
+        self.monotonic = monotonic
+        self._scalers: dict[tuple[str, str, str], ScalerState] = {}
+        self._http: httpx.AsyncClient | None = None
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+    async def reconcile(self, request: Request) -> Result:
+        ns = request.namespace or "default"
+        try:
+            raw = await self.service.get(SERVICES, ns, request.name)
+        except NotFound:
+            self._forget(ns, request.name)
+            return Result()
+        isvc = InferenceService.model_validate(raw)
+        if isvc.metadata.deletion_timestamp is not None:
+            self._forget(ns, request.name)
+            return Result()
+        status = isvc.status.model_copy(deep=True)
+        status.url = f"{self.server_url}/serving/{ns}/{isvc.metadata.name}"
+        status.observed_generation = isvc.metadata.generation
+        notes: list[tuple[EventType, str, str]] = []
+        # 1. What a replica runs now: a new revision if that changed.
+        try:
+            template = await self._template(isvc)
+        except ModelUnavailable as exc:
+            self._set_phase(status, InferenceServicePhase.FAILED, "ModelUnavailable", str(exc))
+            await self._write(isvc, status)
+            return Result(requeue_after=RETRY_S)
+        digest = template_hash(template)
+        revisions = list(status.revisions)
+        if not revisions or revisions[-1].template_hash != digest:
+            name = revision_name(isvc.metadata.name, _next_number(revisions))
+            revisions.append(
+                RevisionStatus(
+                    name=name, model=template["ref"], template_hash=digest, template=template
+                )
+            )
+            notes.append((EventType.NORMAL, "RevisionCreated", f"{name}: {template['ref']}"))
+        # 2. Replicas and their readiness.
+        pods = await self._pods(isvc)
+        ready, failures = await self._probe(isvc, pods)
+        # 3. Traffic, and the replicas each revision needs.
+        shares = traffic(
+            [Revision(r.name, any(p in ready for p in _names(pods, r.name))) for r in revisions],
+            isvc.spec.canary_traffic_percent,
+        )
+        route = self._route(isvc)
+        now = self.monotonic()
+        for rev in revisions:
+            rev.traffic_percent = shares.get(rev.name, 0)
+            rev.ready_replicas = sum(1 for p in _names(pods, rev.name) if p in ready)
+            rev.replicas = self._wanted(isvc, rev, route, now, latest=rev is revisions[-1])
+        # 4. Workloads and pods.
+        for rev in revisions:
+            notes += await self._scale(isvc, rev, [p for p in pods if _revision(p) == rev.name])
+        kept = [r for r in revisions if r.traffic_percent or r.replicas or r is revisions[-1]]
+        for gone in (r for r in revisions if r not in kept):
+            self._scalers.pop((ns, isvc.metadata.name, gone.name), None)
+            route.revisions.pop(gone.name, None)
+        # 5. Routes for the gateway, then status.
+        self._publish(route, kept, pods, ready, shares)
+        status.revisions = kept
+        status.latest_revision = kept[-1].name
+        status.latest_ready_revision = next(
+            (r.name for r in reversed(kept) if r.ready_replicas), status.latest_ready_revision
+        )
+        wanted = sum(r.replicas for r in kept)
+        status.replicas_text = f"{sum(r.ready_replicas for r in kept)}/{wanted}"
+        serving = [r for r in kept if r.traffic_percent]
+        if failures and not any(r.ready_replicas for r in serving):
+            self._set_phase(status, InferenceServicePhase.FAILED, "ModelLoadFailed", failures[0])
+        elif serving and all(r.ready_replicas or r.replicas == 0 for r in serving):
+            self._set_phase(status, InferenceServicePhase.READY, "", "")
+        else:
+            message = "waiting for a replica of " + (serving[0].name if serving else kept[-1].name)
+            self._set_phase(status, InferenceServicePhase.PENDING, "ReplicasNotReady", message)
+        await self._write(isvc, status)
+        for kind, reason, message in notes:
+            await self.recorder.record(isvc, kind, reason, message)
+        return Result(requeue_after=TICK_S)
+
+    # -- what a replica runs -----------------------------------------------------------
+
+    async def _template(self, isvc: InferenceService) -> dict[str, Any]:
+        """The resolved arguments of a replica's model server (JSON-able, hashed)."""
+        predictor = isvc.spec.predictor
+        ns = isvc.metadata.namespace or "default"
+        signature: Any = None
+        fmt = predictor.format
+        if MODEL_URI.match(predictor.model):
+            from cnai.tracking import registry
+
+            try:
+                version = await registry.resolve(self.service, ns, predictor.model)
+            except (NotFound, ApiError) as exc:
+                raise ModelUnavailable(f"{predictor.model}: {exc}") from None
+            path = _local_path(version.spec.source)
+            ref = f"models:/{version.spec.model}/{version.spec.version}"
+            if fmt is None:
+                try:
+                    fmt = ModelFormat(version.spec.format.value)
+                except ValueError:
+                    raise ModelUnavailable(
+                        f"{ref}: the model server cannot load format {version.spec.format}"
+                    ) from None
+            if version.spec.signature is not None:
+                signature = version.spec.signature.model_dump(mode="json", by_alias=True)
+        else:
+            path, ref = _local_path(predictor.model), predictor.model
+            fmt = fmt or SUFFIXES.get(Path(path or "").suffix, ModelFormat.SKLEARN)
+        if path is None:
+            raise ModelUnavailable(f"{predictor.model}: only local (file://) models are served")
+        if not Path(path).exists():
+            raise ModelUnavailable(f"{ref}: {path} does not exist")
+        return {
+            "ref": ref,
+            "path": path,
+            "format": fmt.value,
+            "class": predictor.class_name,
+            "signature": signature,
+            "batching": isvc.spec.batching.model_dump(mode="json", by_alias=True),
+            "env": [e.model_dump(mode="json", by_alias=True) for e in predictor.env],
+            "resources": predictor.resources.model_dump(mode="json", by_alias=True),
+            "image": predictor.image,
+        }
+
+    # -- replicas ----------------------------------------------------------------------
+
+    async def _pods(self, isvc: InferenceService) -> list[Pod]:
+        listed = await self.service.list(
+            PODS, isvc.metadata.namespace, f"{SERVICE_LABEL}={isvc.metadata.name}"
+        )
+        pods = [Pod.model_validate(o) for o in listed.items]
+        return [
+            p for p in pods if any(r.uid == isvc.metadata.uid for r in p.metadata.owner_references)
+        ]
+
+    async def _probe(self, isvc: InferenceService, pods: list[Pod]) -> tuple[set[str], list[str]]:
+        """Names of the replicas whose model is ready, and why others failed to load."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=PROBE_TIMEOUT_S)
+        ready: set[str] = set()
+        failures: list[str] = []
+        for pod in pods:
+            port = pod.metadata.annotations.get(PORT_ANNOTATION)
+            if pod.status.phase is not PodPhase.RUNNING or not port or _terminating(pod):
+                continue
+            url = f"http://127.0.0.1:{port}/v2/models/{isvc.metadata.name}/ready"
+            try:
+                answer = await self._http.get(url)
+            except httpx.HTTPError:
+                continue  # not listening yet
+            if answer.status_code == 200:
+                ready.add(pod.metadata.name)
+            elif answer.status_code == 503:
+                with contextlib.suppress(ValueError, AttributeError):
+                    message = str(answer.json().get("error", ""))
+                    if not message.endswith(STILL_LOADING):  # it failed to load
+                        failures.append(f"{pod.metadata.name}: {message}")
+        return ready, failures
+
+    def _wanted(
+        self, isvc: InferenceService, rev: RevisionStatus, route: Route, now: float, latest: bool
+    ) -> int:
+        """Replicas the revision needs: the autoscaler's answer while it has traffic. The
+        latest revision without traffic (not ready yet, or rolled back) keeps
+        minReplicas, and one until it is ready; an older one drains: it keeps the
+        replicas it has while requests are in flight on them, then none."""
+        spec = isvc.spec
+        ns, name = isvc.metadata.namespace or "default", isvc.metadata.name
+        routed = self.state.revision(
+            route, rev.name, spec.scaling.metric, spec.scaling.stable_window_seconds
+        )
+        if not rev.traffic_percent:
+            if latest:
+                return max(spec.min_replicas, 0 if rev.ready_replicas else 1)
+            return rev.ready_replicas if routed.in_flight() > 0 else 0
+        scaler = ScalerSpec(
+            metric=spec.scaling.metric,
+            target=spec.scaling.target,
+            min_replicas=spec.min_replicas,
+            max_replicas=spec.max_replicas,
+            stable_window_s=spec.scaling.stable_window_seconds,
+            scale_to_zero_grace_s=spec.scaling.scale_to_zero_grace_seconds,
+        )
+        key = (ns, name, rev.name)
+        state, decision = decide(
+            scaler, self._scalers.get(key, ScalerState()), routed.window, rev.ready_replicas, now
+        )
+        self._scalers[key] = state
+        return decision.desired
+
+    async def _scale(
+        self, isvc: InferenceService, rev: RevisionStatus, pods: list[Pod]
+    ) -> list[tuple[EventType, str, str]]:
+        """Bring the revision's Workload and pods to ``rev.replicas``."""
+        notes: list[tuple[EventType, str, str]] = []
+        ns = isvc.metadata.namespace or "default"
+        for pod in pods:  # an exited replica is replaced
+            if pod.status.phase.terminal and not _terminating(pod):
+                await self._delete(PODS, ns, pod.metadata.name)
+                notes.append((EventType.WARNING, "ReplicaExited", _exit_note(pod)))
+        active = [p for p in pods if not p.status.phase.terminal and not _terminating(p)]
+        if rev.replicas == 0:
+            for pod in active:
+                await self._delete(PODS, ns, pod.metadata.name)
+            await self._delete(WORKLOADS, ns, rev.name)
+            return notes
+        wl = await self._workload(isvc, rev)
+        if wl is None:
+            return notes
+        gate = admission_gate(wl, active)
+        if gate.evicted:
+            for pod in active:
+                await self._delete(PODS, ns, pod.metadata.name)
+            notes.append((EventType.WARNING, "Preempted", f"{rev.name}: {gate.message}"))
+            return notes
+        # Fewer wanted: stop the surplus (not-ready ones and the newest first).
+        surplus = sorted(active, key=lambda p: (p.status.phase is PodPhase.RUNNING, _index(p)))
+        for pod in surplus[: max(0, len(active) - rev.replicas)]:
+            await self._delete(PODS, ns, pod.metadata.name)
+            active.remove(pod)
+        for slot in free_slots(wl, active)[: max(0, rev.replicas - len(active))]:
+            pod = self._build_pod(isvc, rev, slot, _free_index(pods))
+            try:
+                await self.service.create(PODS, pod.to_dict(), ns)
+            except AlreadyExists:
+                break  # listed late; the next tick sees it
+            pods.append(pod)
+            notes.append((EventType.NORMAL, "ReplicaCreated", f"{rev.name}: {pod.metadata.name}"))
+        return notes
+
+    async def _workload(self, isvc: InferenceService, rev: RevisionStatus) -> Workload | None:
+        """The revision's Workload asking for ``rev.replicas`` (created or resized)."""
+        ns = isvc.metadata.namespace or "default"
+        requests = dict(isvc.spec.predictor.resources.requests)
+        pod_set = PodSet(name=POD_SET, count=rev.replicas, min_count=1, requests=requests)
+        if pod_set.min_count == pod_set.count:
+            pod_set.min_count = None
+        try:
+            wl = Workload.model_validate(await self.service.get(WORKLOADS, ns, rev.name))
+        except NotFound:
+            body = Workload(
+                metadata=ObjectMeta(
+                    name=rev.name,
+                    namespace=ns,
+                    labels={SERVICE_LABEL: isvc.metadata.name, REVISION_LABEL: rev.name},
+                    owner_references=[controller_ref(isvc)],
+                ),
+                spec=WorkloadSpec(
+                    queue_name=isvc.spec.queue or DEFAULT_QUEUE,
+                    priority_class_name=isvc.spec.priority_class_name,
+                    pod_sets=[pod_set],
+                ),
+            )
+            try:
+                created = await self.service.create(WORKLOADS, body.to_dict(), ns)
+            except AlreadyExists:
+                return None
+            return Workload.model_validate(created)
+        if not any(r.uid == isvc.metadata.uid for r in wl.metadata.owner_references):
+            return None  # an older service's, which the garbage collector removes
+        if wl.status.phase is WorkloadPhase.FINISHED:
+            return None
+        have = wl.spec.pod_sets[0] if wl.spec.pod_sets else None
+        if have is not None and (have.count, have.min_count) != (pod_set.count, pod_set.min_count):
+            resized = wl.model_copy(
+                update={"spec": wl.spec.model_copy(update={"pod_sets": [pod_set]})}
+            )
+            with contextlib.suppress(Conflict):  # the scheduler wrote: the next tick resizes
+                wl = Workload.model_validate(
+                    await self.service.update(WORKLOADS, resized.to_dict(), ns, rev.name)
+                )
+        return wl
+
+    def _build_pod(
+        self, isvc: InferenceService, rev: RevisionStatus, slot: PodPlacement, index: int
+    ) -> Pod:
+        t = rev.template
+        port = _free_port()
+        args = [
+            "python", "-m", "cnai.serving.server",
+            "--name", isvc.metadata.name,
+            "--model", t["path"],
+            "--format", t["format"],
+            "--model-version", t["ref"],
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--max-batch-size", str(t["batching"]["maxBatchSize"]),
+            "--max-latency-ms", str(t["batching"]["maxLatencyMs"]),
+        ]  # fmt: skip
+        if t.get("class"):
+            args += ["--class", t["class"]]
+        if t.get("signature"):
+            args += ["--signature", json.dumps(t["signature"])]
+        annotations = {PORT_ANNOTATION: str(port), WORKLOAD_ANNOTATION: rev.name}
+        return Pod(
+            metadata=ObjectMeta(
+                name=f"{rev.name}-{index}",
+                namespace=isvc.metadata.namespace,
+                labels={SERVICE_LABEL: isvc.metadata.name, REVISION_LABEL: rev.name},
+                annotations=annotations,
+                owner_references=[controller_ref(isvc)],
+            ),
+            spec=PodSpec.model_validate(
+                {
+                    "command": args,
+                    "env": t["env"],
+                    "image": t.get("image", ""),
+                    "resources": t["resources"],
+                    "nodeName": slot.node_name,
+                }
+            ),
+        )
+
+    # -- routes and status -------------------------------------------------------------
+
+    def _route(self, isvc: InferenceService) -> Route:
+        key = (isvc.metadata.namespace or "default", isvc.metadata.name)
+        route = self.state.routes.get(key)
+        if route is None:
+            route = self.state.routes[key] = Route(*key)
+        route.timeout_s = isvc.spec.request_timeout_seconds
+        return route
+
+    def _publish(
+        self,
+        route: Route,
+        revisions: list[RevisionStatus],
+        pods: list[Pod],
+        ready: set[str],
+        shares: dict[str, int],
+    ) -> None:
+        route.shares = {r.name: s for r, s in ((r, shares.get(r.name, 0)) for r in revisions) if s}
+        for rev in revisions:
+            routed = route.revisions.get(rev.name)
+            if routed is None:
+                continue
+            now: dict[str, Replica] = {}
+            for pod in pods:
+                port = pod.metadata.annotations.get(PORT_ANNOTATION)
+                if _revision(pod) != rev.name or not port or _terminating(pod):
+                    continue
+                replica = routed.replicas.get(pod.metadata.name) or Replica(
+                    pod.metadata.name, f"http://127.0.0.1:{port}"
+                )
+                replica.ready = pod.metadata.name in ready
+                now[pod.metadata.name] = replica
+            routed.replicas = now
+        self.state.changed()
+
+    @staticmethod
+    def _set_phase(
+        status: InferenceServiceStatus, phase: InferenceServicePhase, reason: str, message: str
+    ) -> None:
+        ready = phase is InferenceServicePhase.READY
+        condition = Condition(
+            type="Ready",
+            status="True" if ready else "False",
+            reason=reason or ("Ready" if ready else phase.value),
+            message=message,
+        )
+        old = next((c for c in status.conditions if c.type == "Ready"), None)
+        if old is not None and (old.status, old.reason, old.message) == (
+            condition.status,
+            condition.reason,
+            condition.message,
+        ):
+            condition = old
+        status.conditions = [c for c in status.conditions if c.type != "Ready"] + [condition]
+        status.phase, status.reason, status.message = phase, reason, message
+
+    async def _write(self, isvc: InferenceService, status: InferenceServiceStatus) -> None:
+        if status == isvc.status:
+            return
+        body = isvc.model_copy(update={"status": status}).to_dict()
+        with contextlib.suppress(Conflict, NotFound):  # looked at again on the next tick
+            await self.service.update(
+                SERVICES, body, isvc.metadata.namespace, isvc.metadata.name, status=True
+            )
+
+    async def _delete(self, plural: str, namespace: str, name: str) -> None:
+        with contextlib.suppress(NotFound):
+            await self.service.delete(plural, namespace, name)
+
+    def _forget(self, namespace: str, name: str) -> None:
+        self.state.remove(namespace, name)
+        for key in [k for k in self._scalers if k[:2] == (namespace, name)]:
+            del self._scalers[key]
+
+
+def _next_number(revisions: list[RevisionStatus]) -> int:
+    if not revisions:
+        return 1
+    tail = revisions[-1].name.rpartition("-")[2]
+    return int(tail) + 1 if tail.isdigit() else len(revisions) + 1
+
+
+def _local_path(uri: str) -> str | None:
+    if uri.startswith("file://"):
+        return uri.removeprefix("file://")
+    if "://" in uri:
+        return None
+    return uri
+
+
+def _revision(pod: Pod) -> str:
+    return pod.metadata.labels.get(REVISION_LABEL, "")
+
+
+def _names(pods: list[Pod], revision: str) -> list[str]:
+    return [p.metadata.name for p in pods if _revision(p) == revision]
+
+
+def _terminating(pod: Pod) -> bool:
+    return pod.metadata.deletion_timestamp is not None
+
+
+def _index(pod: Pod) -> int:
+    tail = pod.metadata.name.rpartition("-")[2]
+    return -int(tail) if tail.isdigit() else 0
+
+
+def _free_index(pods: list[Pod]) -> int:
+    used = {int(t) for p in pods if (t := p.metadata.name.rpartition("-")[2]).isdigit()}
+    return next(i for i in range(len(used) + 1) if i not in used)
+
+
+def _exit_note(pod: Pod) -> str:
+    state = pod.status
+    return f"{pod.metadata.name} exited ({state.reason or state.phase.value}): {state.message}"
+
+
+def _free_port() -> int:
+    """A port free on 127.0.0.1 now (the replica binds it moments later; if another
+    process took it meanwhile the replica exits and is replaced on another port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def inferenceservice_controller(ctx: ControllerContext) -> ControllerSpec:
+    """The ControllerFactory of the InferenceService controller."""
+    state = ctx.services.setdefault(SERVING_STATE, ServingState())
+    assert isinstance(state, ServingState)
+    reconciler = InferenceServiceReconciler(
+        ctx.service, ctx.clock, ctx.recorder(COMPONENT), state, ctx.server_url
+    )
+
+    def activations(enqueue: Callable[[Request], None]) -> None:
+        state.wake = lambda namespace, name: enqueue(Request(namespace, name))
+
+    return ControllerSpec(
+        name=COMPONENT,
+        kind=SERVICES,
+        reconciler=reconciler,
+        owns=(PODS, WORKLOADS),
+        sources=(activations,),
+    )

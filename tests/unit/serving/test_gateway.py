@@ -1,0 +1,712 @@
+"""The serving gateway over real HTTP: the gateway (a Starlette app of its routes) and
+two upstream "replicas" (tiny ASGI apps answering with their own name) each on uvicorn
+on a loopback port, in threads. The test publishes routes into the gateway's
+ServingState as the InferenceService controller would, on the gateway's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import uvicorn
+import uvloop
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from cnai.core.auth import Principal
+from cnai.core.errors import ApiError, Unauthorized
+from cnai.serving.autoscaler import Metric, MetricWindow
+from cnai.serving.gateway import Answer, Unreachable, Upstreams, gateway_routes
+from cnai.serving.revisions import Picker
+from cnai.serving.state import Replica, RevisionRoute, Route, ServingState
+
+from .conftest import free_port
+
+T = TypeVar("T")
+ADMIN = {"authorization": "Bearer admin"}
+
+
+class Upstream:
+    """A replica: answers JSON naming itself and echoing what it got; ``/bad`` is a 400,
+    ``/text`` plain text, ``/slow`` waits until :meth:`release` (or 5 s)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = 0
+        self._go = threading.Event()
+
+    def release(self) -> None:
+        self._go.set()
+
+    def reset(self) -> None:
+        self.count = 0
+        self._go = threading.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "http"
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        self.count += 1
+        path: str = scope["path"]
+        go = self._go
+        if path.endswith("/slow"):
+            for _ in range(500):
+                if go.is_set():
+                    break
+                await asyncio.sleep(0.01)
+        headers = dict(scope["headers"])
+        echo = {
+            "replica": self.name,
+            "method": scope["method"],
+            "path": scope["raw_path"].decode(),
+            "query": scope["query_string"].decode(),
+            "body": body.decode(),
+            "contentType": headers.get(b"content-type", b"").decode(),
+            "authorization": headers.get(b"authorization", b"").decode(),
+        }
+        status, kind = 200, b"application/json"
+        if path.endswith("/bad"):
+            status = 400
+        if path.endswith("/text"):
+            kind = b"text/plain"
+        out = json.dumps(echo).encode()
+        start = [(b"content-type", kind), (b"content-length", str(len(out)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": start})
+        await send({"type": "http.response.body", "body": out})
+
+
+class StubApi:
+    """Authenticates ``Bearer admin`` (the admin) and ``Bearer ns:NAME`` (a token of
+    namespace NAME); the real ``authorize`` decides the rest."""
+
+    def principal(self, request: Request) -> Principal:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if token == "admin":
+            return Principal("admin", None)
+        if token.startswith("ns:"):
+            return Principal("t1", token[3:])
+        raise Unauthorized("invalid bearer token")
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.to_status(), status_code=exc.code)
+
+
+@dataclass
+class Served:
+    """An ASGI app on uvicorn in a thread, with its event loop."""
+
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+    loop: asyncio.AbstractEventLoop
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the server's event loop (where the gateway's state lives)."""
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(fn())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(run)
+        return done.result(timeout=5)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def serve(app: Any) -> Served:
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan="off", access_log=False, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def main() -> None:
+        loops.append(asyncio.get_running_loop())
+        await server.serve()
+
+    # On uvloop, as the platform serves.
+    thread = threading.Thread(target=uvloop.run, args=(main(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive(), "uvicorn stopped"
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.005)
+    return Served(f"http://127.0.0.1:{port}", server, thread, loops[0])
+
+
+class SpyWindow(MetricWindow):
+    """A metric window that also keeps what the gateway fed it."""
+
+    def __init__(self, metric: Metric) -> None:
+        super().__init__(metric)
+        self.samples: list[float] = []
+        self.arrivals = 0
+
+    def record(self, now: float, value: float) -> None:
+        self.samples.append(value)
+        super().record(now, value)
+
+    def add_requests(self, now: float, n: int = 1) -> None:
+        self.arrivals += n
+        super().add_requests(now, n)
+
+
+class RouteBuilder:
+    """``a_service().revision("r1", 90).replica(up_a).revision("r2", 10)...``"""
+
+    def __init__(self, namespace: str, name: str) -> None:
+        self.route = Route(namespace, name)
+        self._last: RevisionRoute | None = None
+
+    def revision(
+        self, name: str, share: int = 100, metric: Metric = Metric.CONCURRENCY
+    ) -> RouteBuilder:
+        self.route.shares[name] = share
+        self._last = self.route.revisions[name] = RevisionRoute(
+            name, self.route.name, SpyWindow(metric)
+        )
+        return self
+
+    def replica(self, name: str, url: str, ready: bool = True) -> RouteBuilder:
+        assert self._last is not None
+        self._last.replicas[name] = Replica(name, url, ready)
+        return self
+
+    def timeout(self, seconds: float) -> RouteBuilder:
+        self.route.timeout_s = seconds
+        return self
+
+
+def spy(route: Route, revision: str) -> SpyWindow:
+    window = route.revisions[revision].window
+    assert isinstance(window, SpyWindow)
+    return window
+
+
+def a_service(namespace: str = "team", name: str = "iris") -> RouteBuilder:
+    return RouteBuilder(namespace, name)
+
+
+@dataclass
+class Gateway:
+    """The running gateway, its state, the upstreams, and a client of the gateway."""
+
+    served: Served
+    state: ServingState
+    up: dict[str, Upstream]
+    upstream_urls: dict[str, str]
+    http: httpx.Client
+    woken: list[tuple[str, str]] = field(default_factory=list)
+
+    def publish(self, builder: RouteBuilder) -> Route:
+        route = builder.route
+
+        def put() -> None:
+            self.state.routes[(route.namespace, route.name)] = route
+            self.state.changed()
+
+        self.served.call(put)
+        return route
+
+    def url(self, name: str) -> str:
+        return self.upstream_urls[name]
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.get(path, headers=kw.pop("headers", ADMIN), **kw)
+
+    def post(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.post(path, headers=kw.pop("headers", ADMIN), **kw)
+
+    def in_background(self, path: str) -> concurrent.futures.Future[httpx.Response]:
+        pool = concurrent.futures.ThreadPoolExecutor(1)
+        future = pool.submit(self.get, path)
+        pool.shutdown(wait=False)
+        return future
+
+
+def wait_until(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5
+    while not check():
+        assert time.monotonic() < deadline, "condition not met within 5 s"
+        time.sleep(0.005)
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[Gateway]:
+    ups = {name: Upstream(name) for name in ("a", "b")}
+    served_ups = {name: serve(app) for name, app in ups.items()}
+    state = ServingState()
+    upstreams = Upstreams()
+    app = Starlette(
+        routes=gateway_routes(
+            state, StubApi(), upstreams=upstreams, picker=Picker(random.Random(7))
+        ),
+        exception_handlers={ApiError: _api_error},
+    )
+    served = serve(app)
+    urls = {name: s.url for name, s in served_ups.items()}
+    with httpx.Client(base_url=served.url, timeout=10) as http:
+        yield Gateway(served, state, ups, urls, http)
+    asyncio.run_coroutine_threadsafe(upstreams.aclose(), served.loop).result(timeout=5)
+    served.stop()
+    for s in served_ups.values():
+        s.stop()
+
+
+@pytest.fixture
+def gw(running: Gateway) -> Iterator[Gateway]:
+    """The gateway with no routes, fresh upstreams, and ``wake`` recorded."""
+    running.woken = []
+
+    def reset() -> None:
+        running.state.routes.clear()
+        running.state.wake = lambda ns, name: running.woken.append((ns, name))
+
+    running.served.call(reset)
+    for up in running.up.values():
+        up.reset()
+    yield running
+    for up in running.up.values():
+        up.release()
+
+
+def test_unknown_service_is_404(gw: Gateway) -> None:
+    answer = gw.get("/serving/team/nope/v2/health/ready")
+    assert answer.status_code == 404
+    assert answer.json() == {
+        "error": "inferenceservice team/nope is not served (not found, or no revision yet)"
+    }
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        pytest.param({}, 401, id="no-token-is-401"),
+        pytest.param({"authorization": "Bearer ns:other"}, 403, id="other-namespace-is-403"),
+        pytest.param({"authorization": "Bearer ns:team"}, 200, id="own-namespace-token-works"),
+    ],
+)
+def test_callers_need_access_to_the_namespace(
+    gw: Gateway, headers: dict[str, str], status: int
+) -> None:
+    gw.publish(a_service().revision("iris-00001").replica("a-1", gw.url("a")))
+    answer = gw.get("/serving/team/iris/v2/health/ready", headers=headers)
+    assert answer.status_code == status
+    assert gw.up["a"].count == (1 if status == 200 else 0)
+
+
+def test_request_and_answer_pass_through(gw: Gateway) -> None:
+    gw.publish(a_service().revision("iris-00001").replica("a-1", gw.url("a")))
+    answer = gw.post(
+        "/serving/team/iris/v2/models/iris%2Fx/infer?id=7&x=a%20b",
+        content=b'{"inputs": []}',
+        headers={**ADMIN, "content-type": "application/json; charset=utf-8"},
+    )
+    assert (answer.status_code, answer.headers["content-type"]) == (200, "application/json")
+    assert answer.json() == {
+        "replica": "a",
+        "method": "POST",
+        "path": "/v2/models/iris%2Fx/infer",
+        "query": "id=7&x=a%20b",
+        "body": '{"inputs": []}',
+        "contentType": "application/json; charset=utf-8",
+        "authorization": "",  # the caller's token stays with the gateway
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "content_type"),
+    [
+        pytest.param("v2/bad", 400, "application/json", id="replica-400-passes-as-is"),
+        pytest.param("v2/text", 200, "text/plain", id="content-type-unchanged"),
+    ],
+)
+def test_replica_status_and_type_pass_through(
+    gw: Gateway, path: str, status: int, content_type: str
+) -> None:
+    gw.publish(a_service().revision("iris-00001").replica("a-1", gw.url("a")))
+    answer = gw.get(f"/serving/team/iris/{path}")
+    assert (answer.status_code, answer.headers["content-type"]) == (status, content_type)
+    assert answer.json()["replica"] == "a"
+
+
+def test_busy_replica_is_passed_over_for_an_idle_one(gw: Gateway) -> None:
+    route = gw.publish(
+        a_service().revision("iris-00001").replica("a-1", gw.url("a")).replica("b-1", gw.url("b"))
+    )
+    replicas = route.revisions["iris-00001"].replicas
+    slow = gw.in_background("/serving/team/iris/slow")
+    wait_until(lambda: any(r.in_flight == 1 for r in replicas.values()))
+    busy = next(r for r in replicas.values() if r.in_flight == 1)
+    idle = "b" if busy.name == "a-1" else "a"
+    for _ in range(5):
+        assert gw.get("/serving/team/iris/fast").json()["replica"] == idle
+    gw.up[busy.name[0]].release()
+    assert slow.result(timeout=5).json()["replica"] == busy.name[0]
+    assert all(r.in_flight == 0 for r in replicas.values())
+
+
+def test_traffic_is_split_by_share(gw: Gateway) -> None:
+    gw.publish(
+        a_service()
+        .revision("iris-00002", 90)
+        .replica("a-1", gw.url("a"))
+        .revision("iris-00001", 10)
+        .replica("b-1", gw.url("b"))
+    )
+    for _ in range(300):
+        assert gw.get("/serving/team/iris/v2").status_code == 200
+    # 30 expected of 300 at 10 %; the bounds are about 3.8 standard deviations out.
+    assert gw.up["a"].count + gw.up["b"].count == 300
+    assert 10 <= gw.up["b"].count <= 50
+
+
+def test_held_request_is_served_once_a_replica_is_ready(gw: Gateway) -> None:
+    route = gw.publish(a_service().revision("iris-00001").replica("a-1", gw.url("a"), ready=False))
+    revision = route.revisions["iris-00001"]
+    held = gw.in_background("/serving/team/iris/v2")
+    wait_until(lambda: revision.held == 1)
+    assert gw.woken == [("team", "iris")]
+    time.sleep(0.05)  # still held while nothing changes
+
+    def ready() -> None:
+        revision.replicas["a-1"].ready = True
+        gw.state.changed()
+
+    gw.served.call(ready)
+    answer = held.result(timeout=5)
+    assert (answer.status_code, answer.json()["replica"]) == (200, "a")
+    assert (revision.held, gw.woken) == (0, [("team", "iris")])
+    assert spy(route, "iris-00001").samples == [1, 1, 0]  # held, in flight, done
+
+
+def test_held_request_follows_traffic_to_another_revision(gw: Gateway) -> None:
+    route = gw.publish(
+        a_service()
+        .revision("iris-00002", 100)
+        .replica("a-1", gw.url("a"), ready=False)
+        .revision("iris-00001", 0)
+        .replica("b-1", gw.url("b"))
+    )
+    latest, previous = route.revisions["iris-00002"], route.revisions["iris-00001"]
+    held = gw.in_background("/serving/team/iris/v2")
+    wait_until(lambda: latest.held == 1)
+
+    def roll_back() -> None:
+        route.shares = {"iris-00001": 100}
+        gw.state.changed()
+
+    gw.served.call(roll_back)
+    assert held.result(timeout=5).json()["replica"] == "b"
+    assert (latest.held, previous.held) == (0, 0)
+    assert spy(route, "iris-00002").samples == [1, 0]  # held, then no longer
+
+
+def test_held_request_for_a_deleted_service_is_404(gw: Gateway) -> None:
+    route = gw.publish(a_service().revision("iris-00001").replica("a-1", gw.url("a"), ready=False))
+    held = gw.in_background("/serving/team/iris/v2")
+    wait_until(lambda: route.revisions["iris-00001"].held == 1)
+    gw.served.call(lambda: gw.state.remove("team", "iris"))
+    answer = held.result(timeout=5)
+    assert answer.status_code == 404
+    assert answer.json() == {"error": "inferenceservice team/iris is no longer served"}
+    assert route.revisions["iris-00001"].held == 0
+
+
+def test_held_request_times_out_with_503(gw: Gateway) -> None:
+    route = gw.publish(
+        a_service()
+        .revision("iris-00001", metric=Metric.RPS)
+        .replica("a-1", gw.url("a"), ready=False)
+        .timeout(0.2)
+    )
+    answer = gw.get("/serving/team/iris/v2")
+    assert answer.status_code == 503
+    assert answer.json() == {"error": "no replica of team/iris became ready within 0.2 s"}
+    revision = route.revisions["iris-00001"]
+    assert (revision.held, gw.woken, gw.up["a"].count) == (0, [("team", "iris")], 0)
+    assert spy(route, "iris-00001").arrivals == 1
+
+
+def test_slow_replica_times_out_with_504(gw: Gateway) -> None:
+    route = gw.publish(a_service().revision("iris-00001").replica("a-1", gw.url("a")).timeout(0.2))
+    answer = gw.get("/serving/team/iris/slow")
+    assert answer.status_code == 504
+    assert "did not answer in time" in answer.json()["error"]
+    replica = route.revisions["iris-00001"].replicas["a-1"]
+    assert (replica.ready, replica.in_flight) == (True, 0)
+
+
+def test_dead_replica_is_marked_and_the_request_retried(gw: Gateway) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    route = gw.publish(
+        a_service()
+        .revision("iris-00001", metric=Metric.RPS)
+        .replica("dead-1", dead)
+        .replica("a-1", gw.url("a"))
+    )
+    for _ in range(4):
+        answer = gw.get("/serving/team/iris/v2")
+        assert (answer.status_code, answer.json()["replica"]) == (200, "a")
+    revision = route.revisions["iris-00001"]
+    assert not revision.replicas["dead-1"].ready
+    assert gw.woken == [("team", "iris")]
+    assert spy(route, "iris-00001").arrivals == 4  # the retried request counts once
+
+
+def test_no_replica_answering_is_502(gw: Gateway) -> None:
+    route = gw.publish(
+        a_service()
+        .revision("iris-00001")
+        .replica("dead-1", f"http://127.0.0.1:{free_port()}")
+        .replica("dead-2", f"http://127.0.0.1:{free_port()}")
+    )
+    answer = gw.get("/serving/team/iris/v2")
+    assert answer.status_code == 502
+    assert answer.json()["error"].startswith("no replica of team/iris answered: ")
+    assert not any(r.ready for r in route.revisions["iris-00001"].replicas.values())
+
+
+def test_windows_see_every_request(gw: Gateway) -> None:
+    route = gw.publish(
+        a_service()
+        .revision("iris-00002", 50)
+        .replica("a-1", gw.url("a"))
+        .revision("iris-00001", 50, metric=Metric.RPS)
+        .replica("b-1", gw.url("b"))
+    )
+    for _ in range(20):
+        assert gw.get("/serving/team/iris/v2").status_code == 200
+    concurrency, rps = spy(route, "iris-00002"), spy(route, "iris-00001")
+    assert rps.arrivals == gw.up["b"].count
+    assert concurrency.samples == [1, 0] * gw.up["a"].count
+    assert rps.average(time.monotonic(), 60) > 0
+
+
+def test_head_announces_the_length_a_get_would_carry(gw: Gateway) -> None:
+    gw.publish(a_service().revision("iris-00001").replica("a-1", gw.url("a")))
+    whole = gw.get("/serving/team/iris/v2")
+    head = gw.http.head("/serving/team/iris/v2", headers=ADMIN)
+    assert (head.status_code, head.content) == (200, b"")
+    # What the replica announced for this HEAD (its echo says "HEAD" where a GET's says "GET").
+    assert int(head.headers["content-length"]) == len(whole.content) + 1
+    assert head.headers["content-type"] == "application/json"
+
+
+# -- The client to the replicas, against scripted servers ------------------------------
+
+HANG = b"<hang>"
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(("asyncio", {}), id="asyncio"),
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> Any:
+    """The client's tests on both loops: the platform serves on uvloop."""
+    return request.param  # a Scripted answer: read the request, never answer
+
+
+OK = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok"
+
+
+class Scripted:
+    """A raw HTTP/1.1 server on a loopback port: each request it reads gets the next of
+    ``answers`` as it is (None: the connection is closed instead, HANG: no answer ever);
+    an answer saying ``connection: close`` closes the connection after it."""
+
+    def __init__(self, *answers: bytes | None) -> None:
+        self.answers = list(answers)
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> str:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._server.close()
+        for task in self._tasks:  # those waiting for a next request on a kept connection
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.append(task)
+        self.connections += 1
+        try:
+            while not self._stop.is_set():
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"content-length: (\d+)", head)
+                body = await reader.readexactly(int(length.group(1)) if length else 0)
+                self.requests.append(head + body)
+                answer = self.answers.pop(0)
+                if answer is None:
+                    break
+                if answer == HANG:
+                    await self._stop.wait()
+                    break
+                writer.write(answer)
+                await writer.drain()
+                if b"connection: close" in answer.lower():
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def fetch(up: Upstreams, url: str, method: bytes = b"GET", timeout: float = 5) -> Answer:
+    return await up.request(url, method, b"/v2?x=1", b"{}", b"application/json", timeout)
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "body", "content_type"),
+    [
+        pytest.param(OK, 200, b"ok", b"text/plain", id="content-length"),
+        pytest.param(
+            b"HTTP/1.1 400 Bad Request\r\ntransfer-encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+            400,
+            b"abcde",
+            None,
+            id="chunked",
+        ),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nto the end",
+            200,
+            b"to the end",
+            None,
+            id="body-ends-with-the-connection",
+        ),
+        pytest.param(b"HTTP/1.1 204 No Content\r\n\r\n", 204, b"", None, id="no-content"),
+        pytest.param(
+            b"HTTP/1.1 100 Continue\r\n\r\n" + OK, 200, b"ok", b"text/plain", id="after-100"
+        ),
+    ],
+)
+@pytest.mark.anyio
+async def test_client_reads_each_kind_of_answer(
+    answer: bytes, status: int, body: bytes, content_type: bytes | None
+) -> None:
+    up = Upstreams()
+    async with Scripted(answer) as url:
+        got = await fetch(up, url)
+        assert (got.status, got.body, got.content_type) == (status, body, content_type)
+    await up.aclose()
+
+
+@pytest.mark.anyio
+async def test_client_sends_the_request_as_given() -> None:
+    up = Upstreams()
+    scripted = Scripted(OK)
+    async with scripted as url:
+        await fetch(up, url, b"POST")
+    await up.aclose()
+    authority = url.removeprefix("http://").encode()
+    assert scripted.requests == [
+        b"POST /v2?x=1 HTTP/1.1\r\nhost: " + authority + b"\r\ncontent-length: 2\r\n"
+        b"content-type: application/json\r\n\r\n{}"
+    ]
+
+
+@pytest.mark.anyio
+async def test_client_keeps_connections_alive_until_they_idle_too_long() -> None:
+    now = [0.0]
+    up = Upstreams(clock=lambda: now[0])
+    scripted = Scripted(OK, OK, OK)
+    async with scripted as url:
+        await fetch(up, url)
+        await fetch(up, url)
+        assert scripted.connections == 1
+        now[0] += 4.5  # past KEEPALIVE_S: the replica may be closing it
+        await fetch(up, url)
+        assert scripted.connections == 2
+    await up.aclose()
+
+
+@pytest.mark.anyio
+async def test_client_resends_once_on_a_connection_closed_while_idle() -> None:
+    up = Upstreams()
+    scripted = Scripted(OK, None, OK)
+    async with scripted as url:
+        await fetch(up, url)
+        got = await fetch(up, url)
+        assert (got.status, scripted.connections, len(scripted.requests)) == (200, 2, 3)
+    await up.aclose()
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        pytest.param((b"garbage\r\n\r\n",), id="bad-http"),
+        pytest.param((None,), id="closed-before-answering"),
+        pytest.param(
+            (b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\nconnection: close\r\n\r\nshort",),
+            id="lost-in-the-body",
+        ),
+    ],
+)
+@pytest.mark.anyio
+async def test_client_failures_are_unreachable(answers: tuple[bytes | None, ...]) -> None:
+    up = Upstreams()
+    async with Scripted(*answers) as url:
+        with pytest.raises(Unreachable):
+            await fetch(up, url)
+    await up.aclose()
+
+
+@pytest.mark.anyio
+async def test_client_refused_and_timed_out() -> None:
+    up = Upstreams()
+    with pytest.raises(Unreachable, match="cannot connect"):
+        await fetch(up, f"http://127.0.0.1:{free_port()}")
+    scripted = Scripted(HANG, OK)
+    async with scripted as url:
+        with pytest.raises(TimeoutError):
+            await fetch(up, url, timeout=0.05)
+        assert (await fetch(up, url)).status == 200
+        assert scripted.connections == 2  # the one that timed out is not reused
+    await up.aclose()
+
+
+@pytest.mark.anyio
+async def test_client_head_answer_has_no_body() -> None:
+    up = Upstreams()
+    answer = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 10\r\n\r\n"
+    async with Scripted(answer) as url:
+        got = await fetch(up, url, b"HEAD")
+        assert (got.status, got.body, got.length) == (200, b"", b"10")
+    await up.aclose()
