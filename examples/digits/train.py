@@ -31,6 +31,12 @@ SPLIT_SEED = 0  # the train/test split is the same for every run and every --see
 # Options added for hyperparameter search; logged only when set otherwise, so a run with
 # the defaults logs the same parameters as before they existed.
 MODEL_DEFAULTS = {"width": 1.0, "weight_decay": 0.0, "dropout": 0.0}
+# What the exported model takes and returns (the model server checks requests by it):
+# raw load_digits() rows (64 pixels, 0..16) in, one logit per digit out.
+SIGNATURE = {
+    "inputs": [{"name": "pixels", "datatype": "FP32", "shape": [-1, 64]}],
+    "outputs": [{"name": "logits", "datatype": "FP32", "shape": [-1, 10]}],
+}
 
 
 class DigitsNet(nn.Module):
@@ -190,6 +196,7 @@ def main() -> None:
                 f"model/{export.name}",
                 format="torchscript",
                 metrics={"accuracy": final},
+                signature=SIGNATURE,
                 aliases=["champion"],
             )
             print(f"registered models:/{args.register}/{version['spec']['version']}", flush=True)

@@ -77,6 +77,16 @@ def test_up_with_quickstart_serves_until_interrupted(tmp_path: Path) -> None:
         trained = _cnai(home, "models", "show", "digits", "-n", "quickstart")
         assert trained.returncode == 0, trained.stderr
         assert trained.stdout.splitlines()[-1].split()[:2] == ["1", "champion"]
+        # The InferenceService served the registered digits model through the gateway.
+        served = next(line for line in output.splitlines() if "inferenceservice/digits:" in line)
+        predicted, truth = (
+            [int(d) for d in part.split("]")[0].split(",")] for part in served.split("[")[1:3]
+        )
+        assert len(predicted) == 5
+        assert sum(p == t for p, t in zip(predicted, truth, strict=True)) >= 4
+        isvc = _cnai(home, "get", "inferenceservices", "-n", "quickstart")
+        assert isvc.returncode == 0, isvc.stderr
+        assert "digits" in isvc.stdout
         assert (home / "config.yaml").stat().st_mode & 0o777 == 0o600
     finally:
         proc.send_signal(signal.SIGINT)

@@ -14,6 +14,7 @@ from cnai.core.manifests import load_path
 
 console = Console(stderr=True, highlight=False)
 JOB_TIMEOUT_S = 300.0
+SERVE_TIMEOUT_S = 120.0
 _FINISHED = ("Succeeded", "Failed")
 _WAITED = {"Job": "job", "TrainJob": "trainjob"}
 
@@ -41,13 +42,68 @@ def run_quickstart(config_path: Path, directory: Path) -> bool:
     except Exception as exc:  # the tracking step is reported, not hidden
         console.print(f"[red]quickstart failed:[/red] tracking: {exc}")
         return False
+    services = [d for d in docs if d.get("kind") == "InferenceService"]
+    try:
+        for doc in services:
+            _predict(config_path, doc)
+    except Exception as exc:  # the serving step is reported, not hidden
+        console.print(f"[red]quickstart failed:[/red] serving: {exc}")
+        return False
     console.print(
         f"[green]quickstart succeeded[/green]: {len(docs)} objects applied, the Job and the "
-        "TrainJob ran to completion, their runs were tracked and their models registered. "
-        "Try `cnai get jobs,trainjobs,pods -n quickstart`, `cnai runs list -n quickstart` "
-        "and `cnai models show digits -n quickstart`."
+        "TrainJob ran to completion, their runs were tracked and their models registered, "
+        "and the digits model answered predictions. Try `cnai get jobs,trainjobs,pods -n "
+        "quickstart`, `cnai runs list -n quickstart`, `cnai models show digits -n "
+        "quickstart` and `cnai get inferenceservices -n quickstart`."
     )
     return True
+
+
+def _predict(config_path: Path, doc: dict[str, Any]) -> None:
+    """Wait for the InferenceService to be ready, then send it five test digits through
+    the platform's gateway (Open Inference Protocol v2) and print what it predicts."""
+    import httpx
+    import numpy as np
+    from sklearn.datasets import load_digits  # type: ignore[import-untyped]
+
+    from cnai.core.config import load_config
+
+    meta = doc.get("metadata") or {}
+    name, ns = str(meta["name"]), str(meta.get("namespace") or "default")
+    console.print(f"quickstart: waiting for inferenceservice/{name} to be ready")
+    deadline = time.monotonic() + SERVE_TIMEOUT_S
+    with Client(config_path=config_path) as client:
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            status = client.get("inferenceservice", name, ns).status or {}
+            if status.get("phase") == "Ready":
+                break
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(
+                f"inferenceservice/{name} not ready after {SERVE_TIMEOUT_S:.0f}s: "
+                f"{status.get('reason')} {status.get('message')}"
+            )
+    digits = load_digits()
+    rows, truth = digits.data[-5:], digits.target[-5:]
+    body = {
+        "inputs": [{"name": "pixels", "shape": [5, 64], "datatype": "FP32", "data": rows.tolist()}]
+    }
+    cfg = load_config(config_path)
+    answer = httpx.post(
+        f"{status['url']}/v2/models/{name}/infer",
+        json=body,
+        headers={"Authorization": f"Bearer {cfg.token}"},
+        timeout=SERVE_TIMEOUT_S,
+    )
+    if answer.status_code != 200:
+        raise RuntimeError(f"{answer.status_code}: {answer.text}")
+    logits = np.array(answer.json()["outputs"][0]["data"]).reshape(5, 10)
+    predicted = logits.argmax(axis=1).tolist()
+    console.print(
+        f"  inferenceservice/{name}: predicted {predicted} for digits {truth.tolist()} "
+        f"at {status['url']}"
+    )
 
 
 def _track(config_path: Path) -> None:
