@@ -89,6 +89,14 @@ def test_up_with_quickstart_serves_until_interrupted(tmp_path: Path) -> None:
         assert "digits" in isvc.stdout
         assert (home / "config.yaml").stat().st_mode & 0o777 == 0o600
     finally:
+        # Pods outlive the platform (a restart adopts them): stop the model server first.
+        _cnai(home, "delete", "inferenceservice", "digits", "-n", "quickstart")
+        deadline = time.monotonic() + 30
+        while (
+            time.monotonic() < deadline
+            and "digits-000" in _cnai(home, "get", "pods", "-n", "quickstart").stdout
+        ):
+            time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=30)
         assert proc.stdout is not None

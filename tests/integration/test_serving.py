@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 
 from cnai import Client
 from cnai.core.errors import ApiError
-from cnai.serving.api import InferenceService, InferenceServicePhase
+from cnai.serving.api import SERVICE_LABEL, InferenceService, InferenceServicePhase
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 
@@ -32,6 +33,20 @@ def constant_model(path: Path, label: int) -> Path:
     model = DummyClassifier(strategy="constant", constant=label).fit(x, [label, 1 - label])
     joblib.dump(model, path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def stop_services(client: Client, namespace: str) -> Iterator[None]:
+    """Delete the test's InferenceServices and wait for their replicas to stop: pods
+    outlive the platform (a restart adopts them), and model servers never end alone."""
+    yield
+    for isvc in client.list(InferenceService, namespace).items:
+        client.delete(InferenceService, isvc.metadata.name, namespace)
+    wait_until(
+        lambda: not client.list("pod", namespace, label_selector=SERVICE_LABEL).items,
+        30,
+        "the replicas stopped",
+    )
 
 
 def service(name: str, model: Path, **spec: Any) -> dict[str, Any]:
