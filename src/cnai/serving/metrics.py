@@ -19,6 +19,7 @@ Only requests to the served model are counted: a request naming another model ge
 
 The request path pays for a counter increment and a histogram observation on label
 children bound once (``labels()`` hashes and locks on every call): about 2 us together.
+The queue depth is a plain counter the gauge reads when scraped.
 """
 
 from __future__ import annotations
@@ -111,7 +112,10 @@ class ModelMetrics:
         # from the first scrape, as rate() needs.
         self._counts = {(p, 200): metrics.requests.labels(model, p, "200") for p in PROTOCOLS}
         self.batch_size = metrics.batch_size.labels(model)
-        self.queue_depth = metrics.queue_depth.labels(model)
+        # Inference requests in the server, counted by the server on its event loop and
+        # read at scrape time: a plain int where the gauge's inc() and dec() take a lock.
+        self.in_flight = 0
+        metrics.queue_depth.labels(model).set_function(lambda: self.in_flight)
         self.ready = metrics.model_ready.labels(model)
 
     def observe(self, protocol: str, code: int, seconds: float) -> None:

@@ -235,16 +235,16 @@ class ModelServer:
         started = time.perf_counter()
         self._find(name, version)  # an unknown model's 404 is not counted
         protocol = "v2" if endpoint == "infer" else "v1"
-        gauge = self._model_metrics.queue_depth
-        gauge.inc()
+        metrics = self._model_metrics
+        metrics.in_flight += 1
         try:
             status, body, headers = await self._answer(scope, receive, protocol, name)
         except _Disconnected:
             return
         finally:
-            gauge.dec()
+            metrics.in_flight -= 1
         await _respond(send, status, body, _JSON, headers)
-        self._model_metrics.observe(protocol, status, time.perf_counter() - started)
+        metrics.observe(protocol, status, time.perf_counter() - started)
 
     async def _answer(
         self, scope: Scope, receive: Any, protocol: str, name: str
@@ -451,6 +451,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         lifespan="on",
         access_log=False,
         server_header=False,
+        # Nothing here reads the client's address, which is all that uvicorn's
+        # X-Forwarded-* middleware would rewrite: skip that wrapper on every request.
+        proxy_headers=False,
         log_level="info",
     )
 

@@ -340,3 +340,75 @@ def test_a_slot_that_loads_is_ready(models: Models) -> None:
     assert slot.state is LoadState.READY
     assert slot.model is not None
     assert slot.model.metadata()["versions"] == ["7"]
+
+
+# -- the direct linear predict ---------------------------------------------------------
+
+
+def _estimators() -> list[Any]:
+    from sklearn.linear_model import (  # type: ignore[import-untyped]
+        Lasso,
+        LinearRegression,
+        LogisticRegression,
+        Ridge,
+    )
+    from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
+    from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
+    from sklearn.svm import LinearSVC  # type: ignore[import-untyped]
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 4))
+    three = (x[:, 0] > 0.5).astype(int) + (x[:, 1] > 0).astype(int)
+    binary = (x[:, 2] > 0).astype(int)
+    sparse = LogisticRegression(max_iter=500).fit(x, three)
+    sparse.sparsify()
+    return [
+        pytest.param(LogisticRegression(max_iter=500).fit(x, three), True, id="logistic-3"),
+        pytest.param(LogisticRegression().fit(x, binary), True, id="logistic-binary"),
+        pytest.param(
+            LogisticRegression().fit(x, np.where(binary, "yes", "no")), True, id="string-labels"
+        ),
+        pytest.param(LinearSVC().fit(x, three), True, id="linear-svc"),
+        pytest.param(LinearRegression().fit(x, x[:, 0]), True, id="regression-1"),
+        pytest.param(LinearRegression().fit(x, x[:, :3]), True, id="regression-3"),
+        pytest.param(Ridge().fit(x, x[:, 0]), False, id="ridge-own-predict"),
+        pytest.param(Lasso().fit(x, x[:, 0]), False, id="lasso-own-predict"),
+        pytest.param(
+            make_pipeline(StandardScaler(), LogisticRegression()).fit(x, binary),
+            False,
+            id="pipeline",
+        ),
+        pytest.param(sparse, False, id="sparse-coef"),
+    ]
+
+
+@pytest.mark.parametrize(("estimator", "direct"), _estimators())
+def test_the_direct_linear_predict_is_taken_only_where_it_equals_predict(
+    estimator: Any, direct: bool
+) -> None:
+    from cnai.serving.models import _linear_predict
+
+    fast = _linear_predict(estimator, estimator.predict)
+    assert (fast is not None) is direct
+    rows = np.random.default_rng(2).normal(scale=3.0, size=(25, 4))
+    if fast is not None:
+        want, got = estimator.predict(rows), fast(rows)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        # Another dtype or shape goes to the estimator's own predict.
+        np.testing.assert_array_equal(
+            fast(rows.astype(np.float32)), estimator.predict(rows.astype(np.float32))
+        )
+
+
+def test_a_served_linear_model_answers_as_its_estimator(tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(50, 4))
+    estimator = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+    joblib.dump(estimator, tmp_path / "m.joblib")
+    model = load(tmp_path / "m.joblib")
+    rows = rng.normal(size=(7, 4))
+    (answer,) = model.predict([rows])
+    np.testing.assert_array_equal(np.asarray(answer), estimator.predict(rows))
