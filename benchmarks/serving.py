@@ -93,6 +93,7 @@ from typing import Any
 import httpx
 
 from common.cpu import cpu_busy_s, process_cpu_s
+from common.provenance import code
 from common.servers import Server, can_pin, free_port, pinned, spawn, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -591,17 +592,6 @@ def report(r: dict[str, Any]) -> str:
 # -------------------------------------------------------------------------------- main
 
 
-def code() -> dict[str, Any]:
-    """The commit measured, and any file under src/ that differs from it (read-only git)."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.rstrip()  # not lstrip: status lines start with a space
-
-    changed = git("status", "--porcelain", "--", "src", "benchmarks/serving_peers").splitlines()
-    return {"commit": git("rev-parse", "--short", "HEAD"), "changed": changed}
-
-
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     configs = [CONFIGS[name] for name in args.servers]
     envs = sorted({c.env for c in configs})
@@ -634,7 +624,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "serving",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python", "benchmarks/serving.py", *sys.argv[1:]]),
-        "code": code(),
+        "code": code("src", "benchmarks/serving_peers"),
         "settings": {
             "servers": args.servers,
             "configs": {c.name: c.what for c in configs},

@@ -60,7 +60,6 @@ import io
 import json
 import math
 import platform
-import subprocess
 import sys
 import tarfile
 import time
@@ -73,6 +72,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cnai.serving.autoscaler import Metric, MetricWindow, ScalerSpec, ScalerState, decide
+from common.provenance import code
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path("/work/shared/data/traces/alibaba-genai-2026/qps.tar.gz")
@@ -357,17 +357,6 @@ def print_row(row: Outcome, fixed: Outcome) -> None:
         f"{row.cold_starts:>4} {row.max_replicas:>3} {row.wall_s:>4.1f}s",
         flush=True,
     )
-
-
-def code() -> dict[str, Any]:
-    """The commit measured, and any file under src/ that differs from it (read-only git)."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.strip()
-
-    changed = git("status", "--porcelain", "--", "src").splitlines()
-    return {"commit": git("rev-parse", "--short", "HEAD"), "src_changed": changed}
 
 
 def main() -> None:

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyp
 
 from cnai import Client
 from common.cpu import process_cpu_s
+from common.provenance import code
 from common.servers import start_cnai, stop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,9 +157,6 @@ def main() -> None:
         stop(server)
     summary = summarize(runs)
     print(json.dumps(summary, indent=1))
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
@@ -167,7 +164,7 @@ def main() -> None:
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
                 "command": "python benchmarks/serving_gateway.py "
                 f"--rate {args.rate:g} --duration {args.duration:g} --rounds {args.rounds}",
-                "commit": commit,
+                "code": code(),
                 "runs": runs,
                 "summary": summary,
             },

@@ -81,7 +81,6 @@ import resource
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -96,6 +95,7 @@ from cnai.core.errors import NotFound
 from cnai.tracking.sdk import TrackingClient
 from cnai.tuning.api import Experiment, Trial
 from common.cpu import cpu_busy_s, process_cpu_s
+from common.provenance import code
 from common.servers import Server, start_cnai, stop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -759,17 +759,6 @@ def run_scale(args: argparse.Namespace) -> dict[str, Any]:
 def _own_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def code() -> dict[str, Any]:
-    """The commit measured, and any file under src/ that differs from it (read-only git)."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.strip()
-
-    changed = git("status", "--porcelain", "--", "src").splitlines()
-    return {"commit": git("rev-parse", "--short", "HEAD"), "src_changed": changed}
 
 
 def machine() -> dict[str, Any]:
