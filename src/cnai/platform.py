@@ -48,6 +48,7 @@ from cnai.core.resources import ResourceService
 from cnai.core.server.app import ApiServer, create_app
 from cnai.core.server.body import DEFAULT_MAX_BODY_BYTES
 from cnai.core.server.extensions import RouteContext, RouteFactory
+from cnai.core.server.front import front_protocol
 from cnai.core.store.sqlite import SQLiteStore
 from cnai.core.token_secrets import sweep_token_secrets, token_secret_controller
 from cnai.runtimes.local import LocalRuntime
@@ -283,7 +284,7 @@ class Platform:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=5,
-            http="httptools",
+            http=front_protocol([lane for ctx in extensions for lane in ctx.lanes]),
             loop="none",
         )
 

@@ -1,7 +1,11 @@
-"""The serving gateway over real HTTP: the gateway (a Starlette app of its routes) and
-two upstream "replicas" (tiny ASGI apps answering with their own name) each on uvicorn
-on a loopback port, in threads. The test publishes routes into the gateway's
-ServingState as the InferenceService controller would, on the gateway's event loop."""
+"""The serving gateway over real HTTP: the gateway and two upstream "replicas" (tiny
+ASGI apps answering with their own name) each on uvicorn on a loopback port, in threads.
+The test publishes routes into the gateway's ServingState as the InferenceService
+controller would, on the gateway's event loop.
+
+Every test runs through both of the gateway's doors: the front's lane (uvicorn running
+:mod:`cnai.core.server.front`, as the platform does) and the Starlette route (what a
+connection the front handed to uvicorn reaches)."""
 
 from __future__ import annotations
 
@@ -9,11 +13,12 @@ import asyncio
 import concurrent.futures
 import json
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import httpx
@@ -27,10 +32,15 @@ from starlette.types import Receive, Scope, Send
 
 from cnai.core.auth import Principal
 from cnai.core.errors import ApiError, Unauthorized
+from cnai.core.server.extensions import RouteContext
+from cnai.core.server.front import LaneRequest, LaneResponse, front_protocol
+from cnai.serving import server
 from cnai.serving.autoscaler import Metric, MetricWindow
-from cnai.serving.gateway import Answer, Unreachable, Upstreams, gateway_routes
+from cnai.serving.gateway import MAX_BODY_BYTES, PATH, route_factory
+from cnai.serving.gateway import Gateway as Gw
 from cnai.serving.revisions import Picker
-from cnai.serving.state import Replica, RevisionRoute, Route, ServingState
+from cnai.serving.state import SERVING_STATE, Replica, RevisionRoute, Route, ServingState
+from cnai.serving.upstream import Upstreams
 
 from .conftest import free_port
 
@@ -91,17 +101,15 @@ class Upstream:
         await send({"type": "http.response.body", "body": out})
 
 
-class StubApi:
-    """Authenticates ``Bearer admin`` (the admin) and ``Bearer ns:NAME`` (a token of
-    namespace NAME); the real ``authorize`` decides the rest."""
-
-    def principal(self, request: Request) -> Principal:
-        token = request.headers.get("authorization", "").removeprefix("Bearer ")
-        if token == "admin":
-            return Principal("admin", None)
-        if token.startswith("ns:"):
-            return Principal("t1", token[3:])
-        raise Unauthorized("invalid bearer token")
+def authenticate(authorization: str | None) -> Principal:
+    """``Bearer admin`` is the admin and ``Bearer ns:NAME`` a token of namespace NAME;
+    the real ``authorize`` decides the rest."""
+    token = (authorization or "").removeprefix("Bearer ")
+    if token == "admin":
+        return Principal("admin", None)
+    if token.startswith("ns:"):
+        return Principal("t1", token[3:])
+    raise Unauthorized("invalid bearer token")
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -136,10 +144,16 @@ class Served:
         self.thread.join(timeout=10)
 
 
-def serve(app: Any) -> Served:
+def serve(app: Any, http: Any = "httptools") -> Served:
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan="off", access_log=False, log_level="warning"
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        http=http,
     )
     server = uvicorn.Server(config)
     loops: list[asyncio.AbstractEventLoop] = []
@@ -221,6 +235,8 @@ class Gateway:
     up: dict[str, Upstream]
     upstream_urls: dict[str, str]
     http: httpx.Client
+    door: str  # "lane" or "route"
+    doors: dict[str, int]  # requests each door took
     woken: list[tuple[str, str]] = field(default_factory=list)
 
     def publish(self, builder: RouteBuilder) -> Route:
@@ -256,22 +272,35 @@ def wait_until(check: Callable[[], bool]) -> None:
         time.sleep(0.005)
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[Gateway]:
+class CountingGateway(Gw):
+    """The gateway, counting the requests each door took."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.doors = {"lane": 0, "route": 0}
+
+    async def answer(self, request: LaneRequest) -> LaneResponse:
+        self.doors["lane"] += 1
+        return await super().answer(request)
+
+    async def handle(self, request: Request) -> Response:
+        self.doors["route"] += 1
+        return await super().handle(request)
+
+
+@pytest.fixture(scope="module", params=["lane", "route"])
+def running(request: pytest.FixtureRequest) -> Iterator[Gateway]:
     ups = {name: Upstream(name) for name in ("a", "b")}
     served_ups = {name: serve(app) for name, app in ups.items()}
     state = ServingState()
     upstreams = Upstreams()
-    app = Starlette(
-        routes=gateway_routes(
-            state, StubApi(), upstreams=upstreams, picker=Picker(random.Random(7))
-        ),
-        exception_handlers={ApiError: _api_error},
-    )
-    served = serve(app)
+    gateway = CountingGateway(state, authenticate, upstreams, Picker(random.Random(7)))
+    app = Starlette(routes=gateway.routes(), exception_handlers={ApiError: _api_error})
+    http = front_protocol([gateway.lane()]) if request.param == "lane" else "httptools"
+    served = serve(app, http)
     urls = {name: s.url for name, s in served_ups.items()}
     with httpx.Client(base_url=served.url, timeout=10) as http:
-        yield Gateway(served, state, ups, urls, http)
+        yield Gateway(served, state, ups, urls, http, request.param, gateway.doors)
     asyncio.run_coroutine_threadsafe(upstreams.aclose(), served.loop).result(timeout=5)
     served.stop()
     for s in served_ups.values():
@@ -322,6 +351,7 @@ def test_callers_need_access_to_the_namespace(
 
 def test_request_and_answer_pass_through(gw: Gateway) -> None:
     gw.publish(a_service().revision("iris-00001").replica("a-1", gw.url("a")))
+    doors = dict(gw.doors)
     answer = gw.post(
         "/serving/team/iris/v2/models/iris%2Fx/infer?id=7&x=a%20b",
         content=b'{"inputs": []}',
@@ -337,6 +367,8 @@ def test_request_and_answer_pass_through(gw: Gateway) -> None:
         "contentType": "application/json; charset=utf-8",
         "authorization": "",  # the caller's token stays with the gateway
     }
+    other = "route" if gw.door == "lane" else "lane"
+    assert (gw.doors[gw.door], gw.doors[other]) == (doors[gw.door] + 1, doors[other])
 
 
 @pytest.mark.parametrize(
@@ -518,195 +550,18 @@ def test_head_announces_the_length_a_get_would_carry(gw: Gateway) -> None:
     assert head.headers["content-type"] == "application/json"
 
 
-# -- The client to the replicas, against scripted servers ------------------------------
-
-HANG = b"<hang>"
-
-
-@pytest.fixture(
-    params=[
-        pytest.param(("asyncio", {}), id="asyncio"),
-        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
-    ]
-)
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    """The client's tests on both loops: the platform serves on uvloop."""
-    return request.param  # a Scripted answer: read the request, never answer
-
-
-OK = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok"
-
-
-class Scripted:
-    """A raw HTTP/1.1 server on a loopback port: each request it reads gets the next of
-    ``answers`` as it is (None: the connection is closed instead, HANG: no answer ever);
-    an answer saying ``connection: close`` closes the connection after it."""
-
-    def __init__(self, *answers: bytes | None) -> None:
-        self.answers = list(answers)
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-
-    async def __aenter__(self) -> str:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._server.close()
-        for task in self._tasks:  # those waiting for a next request on a kept connection
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.append(task)
-        self.connections += 1
-        try:
-            while not self._stop.is_set():
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = re.search(rb"content-length: (\d+)", head)
-                body = await reader.readexactly(int(length.group(1)) if length else 0)
-                self.requests.append(head + body)
-                answer = self.answers.pop(0)
-                if answer is None:
-                    break
-                if answer == HANG:
-                    await self._stop.wait()
-                    break
-                writer.write(answer)
-                await writer.drain()
-                if b"connection: close" in answer.lower():
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-
-async def fetch(up: Upstreams, url: str, method: bytes = b"GET", timeout: float = 5) -> Answer:
-    return await up.request(url, method, b"/v2?x=1", b"{}", b"application/json", timeout)
-
-
-@pytest.mark.parametrize(
-    ("answer", "status", "body", "content_type"),
-    [
-        pytest.param(OK, 200, b"ok", b"text/plain", id="content-length"),
-        pytest.param(
-            b"HTTP/1.1 400 Bad Request\r\ntransfer-encoding: chunked\r\n\r\n"
-            b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
-            400,
-            b"abcde",
-            None,
-            id="chunked",
-        ),
-        pytest.param(
-            b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nto the end",
-            200,
-            b"to the end",
-            None,
-            id="body-ends-with-the-connection",
-        ),
-        pytest.param(b"HTTP/1.1 204 No Content\r\n\r\n", 204, b"", None, id="no-content"),
-        pytest.param(
-            b"HTTP/1.1 100 Continue\r\n\r\n" + OK, 200, b"ok", b"text/plain", id="after-100"
-        ),
-    ],
-)
-@pytest.mark.anyio
-async def test_client_reads_each_kind_of_answer(
-    answer: bytes, status: int, body: bytes, content_type: bytes | None
+def test_the_capability_gives_the_front_a_lane_and_the_route_the_same_limit(
+    tmp_path: Path,
 ) -> None:
-    up = Upstreams()
-    async with Scripted(answer) as url:
-        got = await fetch(up, url)
-        assert (got.status, got.body, got.content_type) == (status, body, content_type)
-    await up.aclose()
-
-
-@pytest.mark.anyio
-async def test_client_sends_the_request_as_given() -> None:
-    up = Upstreams()
-    scripted = Scripted(OK)
-    async with scripted as url:
-        await fetch(up, url, b"POST")
-    await up.aclose()
-    authority = url.removeprefix("http://").encode()
-    assert scripted.requests == [
-        b"POST /v2?x=1 HTTP/1.1\r\nhost: " + authority + b"\r\ncontent-length: 2\r\n"
-        b"content-type: application/json\r\n\r\n{}"
-    ]
-
-
-@pytest.mark.anyio
-async def test_client_keeps_connections_alive_until_they_idle_too_long() -> None:
-    now = [0.0]
-    up = Upstreams(clock=lambda: now[0])
-    scripted = Scripted(OK, OK, OK)
-    async with scripted as url:
-        await fetch(up, url)
-        await fetch(up, url)
-        assert scripted.connections == 1
-        now[0] += 4.5  # past KEEPALIVE_S: the replica may be closing it
-        await fetch(up, url)
-        assert scripted.connections == 2
-    await up.aclose()
-
-
-@pytest.mark.anyio
-async def test_client_resends_once_on_a_connection_closed_while_idle() -> None:
-    up = Upstreams()
-    scripted = Scripted(OK, None, OK)
-    async with scripted as url:
-        await fetch(up, url)
-        got = await fetch(up, url)
-        assert (got.status, scripted.connections, len(scripted.requests)) == (200, 2, 3)
-    await up.aclose()
-
-
-@pytest.mark.parametrize(
-    "answers",
-    [
-        pytest.param((b"garbage\r\n\r\n",), id="bad-http"),
-        pytest.param((None,), id="closed-before-answering"),
-        pytest.param(
-            (b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\nconnection: close\r\n\r\nshort",),
-            id="lost-in-the-body",
-        ),
-    ],
-)
-@pytest.mark.anyio
-async def test_client_failures_are_unreachable(answers: tuple[bytes | None, ...]) -> None:
-    up = Upstreams()
-    async with Scripted(*answers) as url:
-        with pytest.raises(Unreachable):
-            await fetch(up, url)
-    await up.aclose()
-
-
-@pytest.mark.anyio
-async def test_client_refused_and_timed_out() -> None:
-    up = Upstreams()
-    with pytest.raises(Unreachable, match="cannot connect"):
-        await fetch(up, f"http://127.0.0.1:{free_port()}")
-    scripted = Scripted(HANG, OK)
-    async with scripted as url:
-        with pytest.raises(TimeoutError):
-            await fetch(up, url, timeout=0.05)
-        assert (await fetch(up, url)).status == 200
-        assert scripted.connections == 2  # the one that timed out is not reused
-    await up.aclose()
-
-
-@pytest.mark.anyio
-async def test_client_head_answer_has_no_body() -> None:
-    up = Upstreams()
-    answer = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 10\r\n\r\n"
-    async with Scripted(answer) as url:
-        got = await fetch(up, url, b"HEAD")
-        assert (got.status, got.body, got.length) == (200, b"", b"10")
-    await up.aclose()
+    api = SimpleNamespace(authenticate=authenticate, body_limits=[])
+    ctx = RouteContext(api, tmp_path)
+    routes = route_factory(ctx)
+    assert [lane.prefix for lane in ctx.lanes] == [b"/serving/"]
+    # What a replica takes, both doors take (the API's default limit is 3 MiB).
+    assert ctx.lanes[0].max_body_bytes == MAX_BODY_BYTES == server.DEFAULT_MAX_BODY_BYTES
+    ((pattern, limit),) = api.body_limits
+    assert pattern.match("/serving/team/iris/v2/models/iris/infer")
+    assert not pattern.match("/apis/cnai.io/v1alpha1/namespaces/team/inferenceservices")
+    assert limit == MAX_BODY_BYTES
+    assert [getattr(route, "path", None) for route in routes] == [PATH]
+    assert isinstance(ctx.services[SERVING_STATE], ServingState)

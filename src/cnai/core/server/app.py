@@ -58,7 +58,11 @@ class ApiServer:
     # -- authentication --------------------------------------------------------------
 
     def principal(self, request: Request) -> Principal:
-        return self.tokens.verify(request.headers.get("authorization"))
+        return self.authenticate(request.headers.get("authorization"))
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """The caller of an ``Authorization`` header's value; raises Unauthorized."""
+        return self.tokens.verify(authorization)
 
     def _target(self, request: Request, verb: str) -> tuple[str, str | None, str | None]:
         """(plural, namespace, name) of a resource path, authorized for ``verb``."""

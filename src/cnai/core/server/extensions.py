@@ -17,6 +17,8 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
+from cnai.core.server.front import Lane
+
 
 @dataclass
 class RouteContext:
@@ -28,10 +30,17 @@ class RouteContext:
     # Shared with the controllers (ControllerContext.services): what a capability opens
     # here and its controllers use too, by a key the capability names.
     services: dict[str, Any] = field(default_factory=dict)
+    # The front's lanes (cnai.core.server.front): data paths served ahead of the app.
+    lanes: list[Lane] = field(default_factory=list)
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
         """Run ``closer`` when the platform shuts down (after its controllers)."""
         self.closers.append(closer)
+
+    def add_lane(self, lane: Lane) -> None:
+        """Serve ``lane.prefix`` in the front, ahead of uvicorn's ASGI cycle (keep an
+        ASGI route for it too: a connection that began elsewhere reaches that)."""
+        self.lanes.append(lane)
 
 
 RouteFactory = Callable[[RouteContext], Sequence[BaseRoute]]
