@@ -77,7 +77,6 @@ import contextlib
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -95,6 +94,7 @@ import httpx
 from common.cpu import cpu_busy_s, process_cpu_s
 from common.provenance import code
 from common.servers import Server, can_pin, free_port, pinned, spawn, stop, wait_ready
+from common.wrk import WRK_TIMEOUT, parse_wrk, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
@@ -113,7 +113,6 @@ READY_TIMEOUT_S = 180.0  # KServe imports a great deal; MLServer starts a worker
 AIM_RATIO = 2.5  # cnai's rps over KServe's best configuration's
 AIM_P99_MS = 15.0  # at c=64
 AIM_RSS_MIB = 200.0
-WRK_TIMEOUT = "5s"
 GATEWAY_TODO = "gateway: not measured yet (TODO: gateway_rows in benchmarks/serving.py)"
 
 # What each environment reports in the results: its packages' versions.
@@ -370,45 +369,6 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = [[{body}]]
 """
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
-    return float(number) * _UNITS[unit]
-
-
-def parse_wrk(output: str) -> dict[str, Any]:
-    """requests/s, latency percentiles (ms), request count, non-2xx and socket errors."""
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    done = re.search(r"(\d+) requests in ([\d.]+)(\w+),", output)
-    if rps is None or done is None:
-        raise RuntimeError(f"wrk gave no summary:\n{output}")
-    latency = {f"p{p}": _ms(v) for p, v in re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", output, re.M)}
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    return {
-        "rps": float(rps.group(1)),
-        "requests": int(done.group(1)),
-        "latency_ms": {k: round(v, 3) for k, v in latency.items()},
-        "non2xx": int(non2xx.group(1)) if non2xx else 0,
-        "socket_errors": dict(
-            zip(("connect", "read", "write", "timeout"), map(int, errors.groups()), strict=True)
-        )
-        if errors
-        else {},
-    }
-
-
-def wrk(url: str, script: Path, connections: int, seconds: float, cpu: int | None) -> str:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
-    cmd += ["--timeout", WRK_TIMEOUT, "-s", str(script), url]
-    done = subprocess.run(pinned(cmd, cpu), capture_output=True, text=True, timeout=seconds + 60)
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    return done.stdout
 
 
 def measure(server: Server, script: Path, c: int, args: argparse.Namespace) -> dict[str, Any]:
