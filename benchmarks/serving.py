@@ -41,8 +41,9 @@ with ``taskset``, answering on 127.0.0.1 only:
   Prometheus metrics on, logging at INFO (no access log, which cnai does not have).
 - ``cnai-batch``: the same with ``--max-batch-size 32 --max-latency-ms 2``.
 
-Gateway rows (the same load through the platform's gateway) are a TODO
-(:func:`gateway_rows`).
+The platform's gateway is measured on its own by benchmarks/serving_gateway.py: on 2
+cores a load generator, a gateway and a server cannot each have a core, so it reports
+the latency the hop adds and the CPU it spends per request rather than a throughput.
 
 Load: every request is the same single-row v2 body (:data:`BODY`, ``FP64``: each server
 takes it as it is). ``wrk --latency`` (one thread, pinned to ``--client-cpu``, 0) POSTs
@@ -113,7 +114,6 @@ READY_TIMEOUT_S = 180.0  # KServe imports a great deal; MLServer starts a worker
 AIM_RATIO = 2.5  # cnai's rps over KServe's best configuration's
 AIM_P99_MS = 15.0  # at c=64
 AIM_RSS_MIB = 200.0
-GATEWAY_TODO = "gateway: not measured yet (TODO: gateway_rows in benchmarks/serving.py)"
 
 # What each environment reports in the results: its packages' versions.
 PACKAGES = {
@@ -418,17 +418,6 @@ def bench_server(
     return out
 
 
-def gateway_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """TODO(gateway): the cnai rows again through the platform's gateway, to measure what
-    its hop costs: ``cnai up`` (pinned beside the replica, or on the client's CPU), an
-    InferenceService serving this model, and the same load on
-    ``/serving/default/iris/v2/models/iris/infer`` with the platform's token. Written
-    before the gateway (src/cnai/serving/gateway.py) landed; until this is done: no
-    rows."""
-    print(GATEWAY_TODO, flush=True)
-    return []
-
-
 # ---------------------------------------------------------------------------- summary
 
 
@@ -544,8 +533,6 @@ def report(r: dict[str, Any]) -> str:
             )
         met = "met" if a["rss_met"] else "NOT met"
         lines.append(f"cnai RSS: {a['rss_mib']:.0f} MiB (aim < {AIM_RSS_MIB:g} MiB: {met})")
-    if not r["gateway"]:
-        lines.append(GATEWAY_TODO)
     return "\n".join(lines)
 
 
@@ -573,7 +560,6 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"  {config.name}: FAILED: {exc}", flush=True)
                     result = {"error": f"{type(exc).__name__}: {exc}"}
                 rounds[config.name].append(result)
-        gateway = gateway_rows(args)
     finally:
         if args.keep:
             print(f"server logs kept in {workdir}")
@@ -608,7 +594,6 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         },
         "summary": summary,
         "aims": aims(summary, args.concurrency),
-        "gateway": gateway,
         "rounds": rounds,
     }
 
