@@ -42,6 +42,7 @@ from cnai.core.gc import GarbageCollector
 from cnai.core.kernel import DEFAULT_NAMESPACE, register_kernel
 from cnai.core.kinds import Namespace
 from cnai.core.kubelet import pod_controller, sweep_orphans, sync_node
+from cnai.core.metrics import metrics_registry
 from cnai.core.namespaces import NamespaceFinalizer
 from cnai.core.registry import Registry
 from cnai.core.resources import ResourceService
@@ -106,6 +107,7 @@ CAPABILITIES: tuple[str, ...] = (
     "cnai.training",
     "cnai.tuning",
     "cnai.serving",
+    "cnai.observability",
 )
 
 
@@ -264,6 +266,7 @@ class Platform:
         # Routes first: capabilities open what they share with their controllers there.
         extensions: list[RouteContext] = []
         services: dict[str, Any] = {}
+        metrics = metrics_registry(services)  # Prometheus: shared, served on /metrics
 
         def extra_routes(api: ApiServer) -> list[BaseRoute]:
             ctx = RouteContext(api, self.home, services=services)
@@ -276,6 +279,7 @@ class Platform:
             max_body_bytes=self.options.max_body_bytes,
             runtime=runtime,
             extra_routes=extra_routes,
+            metrics=metrics,
         )
         background = await self._start_background(store, service, runtime, tokens, services)
         config = uvicorn.Config(
@@ -323,7 +327,7 @@ class Platform:
         node_name = await sync_node(service, runtime)
         await sweep_orphans(service, runtime)
         await sweep_token_secrets(service, tokens)
-        manager = Manager(store, self.registry, clock)
+        manager = Manager(store, self.registry, clock, metrics=metrics_registry(services))
         ctx = ControllerContext(
             registry=self.registry,
             store=store,

@@ -45,6 +45,7 @@ from cnai.core.controllers.types import ControllerContext, ControllerSpec, Reque
 from cnai.core.errors import Conflict, NotFound
 from cnai.core.events import EventRecorder
 from cnai.core.kinds import EventType, Namespace
+from cnai.core.metrics import metrics_registry
 from cnai.core.pods import Node, Pod
 from cnai.core.resources import ResourceService
 from cnai.core.store.protocol import Obj
@@ -65,6 +66,7 @@ from cnai.scheduling.api import (
     WorkloadPhase,
     WorkloadStatus,
 )
+from cnai.scheduling.metrics import SchedulerMetrics
 from cnai.scheduling.placement import ClusterSnapshot, Policy, make_policy, place_gang
 
 log = logging.getLogger("cnai.scheduling")
@@ -136,8 +138,10 @@ class SchedulerReconciler:
         clock: Clock,
         recorder: EventRecorder,
         policy: str = PLACEMENT_POLICY,
+        metrics: SchedulerMetrics | None = None,
     ) -> None:
         self.service = service
+        self.metrics = metrics
         self.clock = clock
         self.recorder = recorder
         self.policy: Policy = make_policy(policy)
@@ -187,9 +191,12 @@ class SchedulerReconciler:
                 kept = _kept(wl, world.active_pods(wl), preempt.shrink_to)
                 status = transitions.shrunk(wl.status, preempt, kept, now)
                 text = transitions.shrink_text(preempt)
-                await self._write(world, wl, status, "Shrunk", text)
+                if await self._write(world, wl, status, "Shrunk", text) and self.metrics:
+                    self.metrics.preempted(preempt.cluster_queue, preempt.reason.value)
                 continue
-            await self._write(world, wl, transitions.evicted(wl.status, preempt, now), "Preempted")
+            evicted = transitions.evicted(wl.status, preempt, now)
+            if await self._write(world, wl, evicted, "Preempted") and self.metrics:
+                self.metrics.preempted(preempt.cluster_queue, preempt.reason.value)
         # 7. Why the rest wait; queue status.
         for wait in decisions.wait:
             wl = world.workloads[wait.workload]
@@ -287,9 +294,9 @@ class SchedulerReconciler:
             await self._write(world, wl, transitions.unplaceable(wl.status, message))
             return nodes
         nodes, placements = placed
-        await self._write(
-            world, wl, transitions.admitted(wl.status, admit, placements, now), "Admitted"
-        )
+        admitted = transitions.admitted(wl.status, admit, placements, now)
+        if await self._write(world, wl, admitted, "Admitted") and self.metrics:
+            self.metrics.admitted(wl, admit.cluster_queue, now)
         return nodes
 
     async def _resize(
@@ -456,7 +463,12 @@ def _to_scheduler(_: Obj) -> list[Request]:
 def scheduler_controller(ctx: ControllerContext) -> ControllerSpec:
     """The ControllerFactory of the scheduler (its primary kind is ClusterQueue; every
     watched change runs the same pass)."""
-    reconciler = SchedulerReconciler(ctx.service, ctx.clock, ctx.recorder(COMPONENT))
+    reconciler = SchedulerReconciler(
+        ctx.service,
+        ctx.clock,
+        ctx.recorder(COMPONENT),
+        metrics=SchedulerMetrics(metrics_registry(ctx.services)),
+    )
     return ControllerSpec(
         name=COMPONENT,
         kind="clusterqueues",

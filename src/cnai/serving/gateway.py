@@ -34,8 +34,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote, unquote
 
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic_core import to_json
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -43,6 +45,7 @@ from starlette.routing import BaseRoute
 from starlette.routing import Route as HttpRoute
 
 from cnai.core.auth import Principal, authorize
+from cnai.core.metrics import metrics_registry
 from cnai.core.server.extensions import RouteContext
 from cnai.core.server.front import Lane, LaneRequest, LaneResponse
 from cnai.serving.autoscaler import Metric
@@ -58,6 +61,25 @@ JSON = b"application/json"
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # Bytes that cannot stand in a request line (the client's server refuses them already).
 _BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
+
+# Inference latencies through the gateway: 0.5 ms to 60 s (a held request waits).
+GATEWAY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    60,
+)
 
 # ``Authorization`` header (or None) -> the caller; raises Unauthorized.
 Authenticate = Callable[[str | None], Principal]
@@ -77,8 +99,10 @@ class Gateway:
         upstreams: Upstreams,
         picker: Picker | None = None,
         clock: Callable[[], float] = time.monotonic,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.state = state
+        self.metrics = metrics
         self.authenticate = authenticate
         self.upstreams = upstreams
         self.picker = picker or Picker()
@@ -156,6 +180,18 @@ class Gateway:
         return _response(await self.forward(found, method, target, body, content_type), method)
 
     async def forward(
+        self, route: Route, method: bytes, target: bytes, body: bytes, content_type: bytes | None
+    ) -> Answer:
+        """Send the request to a ready replica of ``route`` (counted and timed in the
+        gateway's metrics, if it has them)."""
+        if self.metrics is None:
+            return await self._forward(route, method, target, body, content_type)
+        started = time.perf_counter()
+        answer = await self._forward(route, method, target, body, content_type)
+        self.metrics.answered(route.namespace, route.name, answer.status, started)
+        return answer
+
+    async def _forward(
         self, route: Route, method: bytes, target: bytes, body: bytes, content_type: bytes | None
     ) -> Answer:
         """Send the request to a ready replica of ``route``: once, and once more if that
@@ -304,6 +340,46 @@ def _target(request: Request) -> bytes:
     return path + b"?" + query if query else path
 
 
+class GatewayMetrics:
+    """The gateway's Prometheus metrics, per InferenceService (only those it serves, so
+    clients cannot grow the set of series):
+
+    - ``cnai_gateway_requests_total{namespace,inferenceservice,code}``: requests
+      answered, whatever answered them (a replica, or the gateway's 502/503/504);
+    - ``cnai_gateway_request_duration_seconds{namespace,inferenceservice}``: from the
+      gateway taking the request to its answer, held time included.
+
+    The series of a service are bound once and kept, as the request path would
+    otherwise pay ``labels()`` (a hash and a lock) twice a request.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "cnai_gateway_requests_total",
+            "Inference requests the gateway answered, by service and status code.",
+            ["namespace", "inferenceservice", "code"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "cnai_gateway_request_duration_seconds",
+            "Time from the gateway taking an inference request to its answer.",
+            ["namespace", "inferenceservice"],
+            buckets=GATEWAY_BUCKETS,
+            registry=registry,
+        )
+        self._bound: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def answered(self, ns: str, name: str, status: int, started: float) -> None:
+        bound = self._bound.get((ns, name, status))
+        if bound is None:
+            bound = self._bound[(ns, name, status)] = (
+                self.requests.labels(ns, name, str(status)),
+                self.seconds.labels(ns, name),
+            )
+        bound[0].inc()
+        bound[1].observe(time.perf_counter() - started)
+
+
 def _segment(raw: bytes) -> str:
     """A namespace or name from the target, its escapes undone (as Starlette does)."""
     text = raw.decode("utf-8", "replace")
@@ -326,7 +402,8 @@ def route_factory(ctx: RouteContext) -> list[BaseRoute]:
         state = ctx.services[SERVING_STATE] = ServingState()
     upstreams = Upstreams()
     ctx.on_close(upstreams.aclose)
-    gateway = Gateway(state, ctx.api.authenticate, upstreams)
+    metrics = GatewayMetrics(metrics_registry(ctx.services))
+    gateway = Gateway(state, ctx.api.authenticate, upstreams, metrics=metrics)
     ctx.add_lane(gateway.lane())
     ctx.api.body_limits.append((re.compile("^" + re.escape(PREFIX)), MAX_BODY_BYTES))
     return gateway.routes()

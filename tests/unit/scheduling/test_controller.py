@@ -7,10 +7,12 @@ kubelet would leave them. Nothing sleeps: each ``run()`` is one scheduling pass.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from cnai.core.clock import FakeClock
 from cnai.core.controllers.types import Request
@@ -18,12 +20,14 @@ from cnai.core.errors import Conflict
 from cnai.core.events import EventRecorder
 from cnai.core.kernel import register_kernel
 from cnai.core.kinds import Namespace
+from cnai.core.meta import Condition
 from cnai.core.registry import Registry
 from cnai.core.resources import ResourceService
 from cnai.core.store.sqlite import SQLiteStore
 from cnai.scheduling import register_kinds
 from cnai.scheduling.api import WORKLOAD_ANNOTATION, Workload, WorkloadPhase
 from cnai.scheduling.controller import SCHEDULER_KEY, SchedulerReconciler, scheduler_controller
+from cnai.scheduling.metrics import SchedulerMetrics, pending_since
 
 pytestmark = pytest.mark.anyio
 V = "cnai.io/v1alpha1"
@@ -319,7 +323,9 @@ def test_the_factory_watches_everything_a_pass_reads() -> None:
 
     ctx = cast(
         ControllerContext,
-        SimpleNamespace(service=object(), clock=FakeClock(), recorder=lambda _: object()),
+        SimpleNamespace(
+            service=object(), clock=FakeClock(), recorder=lambda _: object(), services={}
+        ),
     )
     spec = scheduler_controller(ctx)
     assert spec.kind == "clusterqueues"
@@ -370,3 +376,68 @@ async def test_a_wait_whose_status_write_failed_is_decided_again_not_skipped(
     assert (await cluster.wl("gang")).status.reason == ""  # the write was lost
     await cluster.run()
     assert (await cluster.wl("gang")).status.reason == "NoQuota"
+
+
+# -- metrics -------------------------------------------------------------------------
+
+
+def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    return registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_admissions_are_counted_with_their_wait(cluster: Cluster) -> None:
+    registry = CollectorRegistry()
+    cluster.scheduler.metrics = SchedulerMetrics(registry)
+    await cluster.submit("a", 1)
+    cluster.clock.advance(12)
+    await cluster.run()
+
+    queue = {"cluster_queue": "default"}
+    assert sample(registry, "cnai_scheduler_admissions_total", **queue) == 1
+    assert sample(registry, "cnai_scheduler_admission_wait_seconds_count", **queue) == 1
+    assert sample(registry, "cnai_scheduler_admission_wait_seconds_sum", **queue) == 12
+    bucket = {**queue, "le": "10.0"}
+    assert sample(registry, "cnai_scheduler_admission_wait_seconds_bucket", **bucket) == 0
+
+    await cluster.run()  # nothing new: nothing counted again
+    assert sample(registry, "cnai_scheduler_admissions_total", **queue) == 1
+
+
+async def test_a_preemption_is_counted_by_the_victims_queue_and_reason(cluster: Cluster) -> None:
+    registry = CollectorRegistry()
+    cluster.scheduler.metrics = SchedulerMetrics(registry)
+    await cluster.service.create(
+        "priorityclasses",
+        {"apiVersion": V, "kind": "PriorityClass", "metadata": {"name": "high"}, "value": 1000},
+    )
+    await cluster.submit("low", 2)
+    await cluster.run()
+    await cluster.pod_of("low", "low-0")
+    await cluster.submit("high", 2, priorityClassName="high")
+    await cluster.run()
+    await cluster.run()  # the victim's pod still runs: no second preemption
+
+    labels = {"cluster_queue": "default", "reason": "InClusterQueue"}
+    assert sample(registry, "cnai_scheduler_preemptions_total", **labels) == 1
+    assert sample(registry, "cnai_scheduler_admissions_total", cluster_queue="default") == 1
+
+    await cluster.remove_pod("low-0")
+    await cluster.run()  # the preemptor gets the quota
+    assert sample(registry, "cnai_scheduler_admissions_total", cluster_queue="default") == 2
+
+
+def test_a_workload_waits_from_its_last_eviction_else_its_creation() -> None:
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    wl = Workload.model_validate(
+        {
+            "apiVersion": V,
+            "kind": "Workload",
+            "metadata": {"name": "w", "namespace": "default", "creationTimestamp": created},
+        }
+    )
+    assert pending_since(wl) == created
+    evicted = created + timedelta(minutes=5)
+    wl.status.conditions.append(
+        Condition(type="Evicted", status="True", reason="Preempted", last_transition_time=evicted)
+    )
+    assert pending_since(wl) == evicted

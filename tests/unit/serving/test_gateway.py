@@ -25,6 +25,7 @@ import httpx
 import pytest
 import uvicorn
 import uvloop
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -36,7 +37,7 @@ from cnai.core.server.extensions import RouteContext
 from cnai.core.server.front import LaneRequest, LaneResponse, front_protocol
 from cnai.serving import server
 from cnai.serving.autoscaler import Metric, MetricWindow
-from cnai.serving.gateway import MAX_BODY_BYTES, PATH, route_factory
+from cnai.serving.gateway import MAX_BODY_BYTES, PATH, GatewayMetrics, route_factory
 from cnai.serving.gateway import Gateway as Gw
 from cnai.serving.revisions import Picker
 from cnai.serving.state import SERVING_STATE, Replica, RevisionRoute, Route, ServingState
@@ -237,6 +238,7 @@ class Gateway:
     http: httpx.Client
     door: str  # "lane" or "route"
     doors: dict[str, int]  # requests each door took
+    metrics: CollectorRegistry
     woken: list[tuple[str, str]] = field(default_factory=list)
 
     def publish(self, builder: RouteBuilder) -> Route:
@@ -275,8 +277,8 @@ def wait_until(check: Callable[[], bool]) -> None:
 class CountingGateway(Gw):
     """The gateway, counting the requests each door took."""
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
         self.doors = {"lane": 0, "route": 0}
 
     async def answer(self, request: LaneRequest) -> LaneResponse:
@@ -294,13 +296,16 @@ def running(request: pytest.FixtureRequest) -> Iterator[Gateway]:
     served_ups = {name: serve(app) for name, app in ups.items()}
     state = ServingState()
     upstreams = Upstreams()
-    gateway = CountingGateway(state, authenticate, upstreams, Picker(random.Random(7)))
+    metrics = CollectorRegistry()
+    gateway = CountingGateway(
+        state, authenticate, upstreams, Picker(random.Random(7)), metrics=GatewayMetrics(metrics)
+    )
     app = Starlette(routes=gateway.routes(), exception_handlers={ApiError: _api_error})
     http = front_protocol([gateway.lane()]) if request.param == "lane" else "httptools"
     served = serve(app, http)
     urls = {name: s.url for name, s in served_ups.items()}
     with httpx.Client(base_url=served.url, timeout=10) as http:
-        yield Gateway(served, state, ups, urls, http, request.param, gateway.doors)
+        yield Gateway(served, state, ups, urls, http, request.param, gateway.doors, metrics)
     asyncio.run_coroutine_threadsafe(upstreams.aclose(), served.loop).result(timeout=5)
     served.stop()
     for s in served_ups.values():
@@ -483,6 +488,30 @@ def test_held_request_times_out_with_503(gw: Gateway) -> None:
     revision = route.revisions["iris-00001"]
     assert (revision.held, gw.woken, gw.up["a"].count) == (0, [("team", "iris")], 0)
     assert spy(route, "iris-00001").arrivals == 1
+
+
+def test_requests_are_counted_per_service_and_status(gw: Gateway) -> None:
+    def count(code: str, name: str = "iris") -> float:
+        labels = {"namespace": "team", "inferenceservice": name, "code": code}
+        return gw.metrics.get_sample_value("cnai_gateway_requests_total", labels) or 0.0
+
+    def timed() -> float:
+        labels = {"namespace": "team", "inferenceservice": "iris"}
+        name = "cnai_gateway_request_duration_seconds_count"
+        return gw.metrics.get_sample_value(name, labels) or 0.0
+
+    before = count("200"), count("400"), timed()
+    gw.publish(a_service().revision("iris-00001").replica("a-1", gw.url("a")))
+    for _ in range(3):
+        assert gw.get("/serving/team/iris/v2").status_code == 200
+    assert gw.get("/serving/team/iris/v2/bad").status_code == 400
+    assert gw.get("/serving/team/nope/v2").status_code == 404  # not served: no series
+    assert (count("200"), count("400"), timed()) == (
+        before[0] + 3,
+        before[1] + 1,
+        before[2] + 4,
+    )
+    assert count("404", "nope") == 0
 
 
 def test_slow_replica_times_out_with_504(gw: Gateway) -> None:

@@ -15,12 +15,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
 from cnai.core.clock import Clock
 from cnai.core.controllers.backoff import Backoff, RateLimiter
 from cnai.core.controllers.handlers import enqueue_handlers, enqueue_object, owner_mapper
 from cnai.core.controllers.informer import Informer
 from cnai.core.controllers.types import ControllerSpec, Request
 from cnai.core.controllers.workqueue import WorkQueue
+from cnai.core.metrics import LATENCY_BUCKETS
 from cnai.core.registry import Registry
 from cnai.core.store.protocol import Store
 
@@ -52,6 +55,7 @@ class Manager:
         relist_base: float = 0.05,
         relist_cap: float = 30.0,
         stop_timeout: float = 10.0,
+        metrics: CollectorRegistry | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -65,6 +69,7 @@ class Manager:
         self._started = False
         self._stopping = False
         self._stopped = asyncio.Event()
+        self._metrics = _Metrics(metrics) if metrics is not None else None
 
     # -- building --------------------------------------------------------------------
 
@@ -92,6 +97,8 @@ class Manager:
         limiter: RateLimiter[Request] = RateLimiter(self.retry_base, self.retry_cap)
         queue = WorkQueue(limiter, name=spec.name)
         self._controllers[spec.name] = _Controller(spec, queue)
+        if self._metrics is not None:
+            self._metrics.add(spec.name, queue)
         self.informer(spec.kind).add_handlers(enqueue_handlers(queue, enqueue_object))
         if info is not None:
             owners = owner_mapper(info.kind, info.namespaced)
@@ -202,6 +209,8 @@ class Manager:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if self._metrics is not None:
+                self._metrics.done(name, "error", self.clock.monotonic() - started)
             # Name the controller and key only: the object may be a Secret.
             if self._stopping:
                 # The store is likely closing under us; the next start lists again.
@@ -222,6 +231,10 @@ class Manager:
             queue.add_rate_limited(request)
             return
         queue.forget(request)
+        if self._metrics is not None:
+            requeue = result is not None and result.requeue_after is not None
+            outcome = "requeue_after" if requeue else "success"
+            self._metrics.done(name, outcome, self.clock.monotonic() - started)
         log.debug(
             "controller %s: reconciled %s in %.3fs",
             name,
@@ -230,3 +243,38 @@ class Manager:
         )
         if result is not None and result.requeue_after is not None:
             queue.add_after(request, result.requeue_after)
+
+
+class _Metrics:
+    """Per controller: reconciles by outcome, their latency, and the work queue's depth
+    (the names of controller-runtime's, with the ``cnai_`` prefix)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.reconciles = Counter(
+            "cnai_controller_reconcile_total",
+            "Reconciles by controller and outcome (success, requeue_after, error).",
+            ["controller", "result"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "cnai_controller_reconcile_duration_seconds",
+            "Time one reconcile took, by controller.",
+            ["controller"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.depth = Gauge(
+            "cnai_controller_workqueue_depth",
+            "Keys waiting in the controller's work queue.",
+            ["controller"],
+            registry=registry,
+        )
+
+    def add(self, name: str, queue: WorkQueue[Request]) -> None:
+        for result in ("success", "requeue_after", "error"):
+            self.reconciles.labels(name, result)  # every series from the start, at 0
+        self.depth.labels(name).set_function(lambda: len(queue))
+
+    def done(self, name: str, result: str, seconds: float) -> None:
+        self.reconciles.labels(name, result).inc()
+        self.seconds.labels(name).observe(seconds)

@@ -18,6 +18,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+from prometheus_client import CollectorRegistry
 from pydantic_core import to_json
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,6 +31,7 @@ from cnai.core.patch import merge_patch
 from cnai.core.resources import ResourceService
 from cnai.core.runtime import Runtime
 from cnai.core.server.body import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware, read_object
+from cnai.core.server.metrics import RequestMetrics
 from cnai.core.server.openapi import openapi_document
 from cnai.core.store.protocol import WatchEvent, WatchEventType
 from cnai.core.store.strategy import parse_propagation
@@ -285,11 +287,13 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     runtime: Runtime | None = None,
     extra_routes: Callable[[ApiServer], Sequence[BaseRoute]] | None = None,
+    metrics: CollectorRegistry | None = None,
 ) -> tuple[Any, ApiServer]:
     """Build the ASGI app; returns it with the :class:`ApiServer` that holds its state.
 
     ``extra_routes`` builds the routes capabilities add (see
-    :mod:`cnai.core.server.extensions`) once the API server exists."""
+    :mod:`cnai.core.server.extensions`) once the API server exists. With ``metrics``,
+    requests are counted and timed into it (:mod:`cnai.core.server.metrics`)."""
     from cnai.core.server.logs import log_route
 
     api = ApiServer(service, tokens)
@@ -330,4 +334,8 @@ def create_app(
                 return limit
         return max_body_bytes
 
-    return BodyLimitMiddleware(app, max_body_bytes, limit_for=limit_for), api
+    limited = BodyLimitMiddleware(app, max_body_bytes, limit_for=limit_for)
+    if metrics is None:
+        return limited, api
+    registry = service.registry
+    return RequestMetrics(limited, metrics, lambda p: registry.by_plural(p) is not None), api

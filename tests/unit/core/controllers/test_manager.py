@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from cnai.core.clock import FakeClock
 from cnai.core.controllers import ControllerSpec, Manager, Request, Result
@@ -362,3 +363,46 @@ async def test_stop_during_start_ends_a_start_that_cannot_sync() -> None:
     await asyncio.wait_for(manager.stop(timeout=1), 5)
     await asyncio.wait_for(starting, 5)
     assert rec.calls == []
+
+
+async def test_reconciles_are_counted_by_outcome_and_the_queue_depth_is_read(
+    store: SQLiteStore,
+) -> None:
+    registry = CollectorRegistry()
+    manager = Manager(
+        store, make_registry(), FakeClock(), retry_base=0.001, retry_cap=0.01, metrics=registry
+    )
+
+    def outcomes(request: Request, attempt: int) -> Result:
+        if request.name != "a":
+            return Result()
+        if attempt <= 2:
+            raise RuntimeError("transient failure")
+        return Result(requeue_after=0.01 if attempt == 3 else None)
+
+    rec = Recording(outcomes)
+    manager.add(ControllerSpec("widgets", W, rec))
+
+    def count(result: str) -> float | None:
+        return registry.get_sample_value(
+            "cnai_controller_reconcile_total", {"controller": "widgets", "result": result}
+        )
+
+    # Every series exists from the start, at 0, so that rates work from the first scrape.
+    assert (count("success"), count("requeue_after"), count("error")) == (0, 0, 0)
+    depth = {"controller": "widgets"}
+    assert registry.get_sample_value("cnai_controller_workqueue_depth", depth) == 0
+    manager.queue("widgets").add(req("queued"))
+    assert registry.get_sample_value("cnai_controller_workqueue_depth", depth) == 1
+    await store.create(W, widget("a"))
+    try:
+        await manager.start()
+        await eventually(lambda: rec.calls.count(req("a")) == 4, "four runs")
+        await eventually(lambda: count("success") == 2, "a and queued succeeded")
+    finally:
+        await manager.stop()
+    assert (count("error"), count("requeue_after")) == (2, 1)
+    seconds = registry.get_sample_value(
+        "cnai_controller_reconcile_duration_seconds_count", {"controller": "widgets"}
+    )
+    assert seconds == 5
