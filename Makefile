@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: up test lint fmt bench venv clean
+.PHONY: up test lint fmt bench venv clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,20 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: lint
+test: lint browser
 	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
+
+# The dashboard's tests (tests/e2e/test_ui.py) drive Debian's chromium through its
+# chromedriver: installed here when missing (as root); nothing to do when present.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	else \
+		echo "NOTE: the dashboard's browser tests need chromium and chromedriver, and only root"; \
+		echo "      can install them: sudo apt-get install -y chromium chromium-driver"; \
+		echo "      (until then they skip; with CI=true they fail)"; \
+	fi
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format src tests benchmarks

@@ -108,6 +108,7 @@ CAPABILITIES: tuple[str, ...] = (
     "cnai.tuning",
     "cnai.serving",
     "cnai.observability",
+    "cnai.ui",
 )
 
 
