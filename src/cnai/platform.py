@@ -24,6 +24,7 @@ from typing import Any, Protocol, cast
 import uvicorn
 from starlette.routing import BaseRoute
 
+from cnai.core import tracing
 from cnai.core.auth import TokenAuthority
 from cnai.core.clock import RealClock
 from cnai.core.config import (
@@ -282,6 +283,14 @@ class Platform:
             extra_routes=extra_routes,
             metrics=metrics,
         )
+        if tracing.configure("cnai-platform"):
+            from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+            # A span per API request (named after its route by the metrics middleware);
+            # not one per ASGI message, nor for probes and scrapes.
+            app = OpenTelemetryMiddleware(
+                app, excluded_urls="/healthz,/readyz,/metrics", exclude_spans=["receive", "send"]
+            )
         background = await self._start_background(store, service, runtime, tokens, services)
         config = uvicorn.Config(
             app,
@@ -311,6 +320,7 @@ class Platform:
                 for close in ctx.closers:
                     await close()
             await store.close()
+            tracing.shutdown()  # export the spans still batched
             with contextlib.suppress(FileNotFoundError):
                 self.state_path.unlink()
             sock.close()

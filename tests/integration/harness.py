@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,12 +78,14 @@ def start_platform(
     port: int | None = None,
     timeout: float = 60.0,
     extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> RunningPlatform:
-    """Start `cnai up` with CNAI_HOME=home (and ``extra_args``); wait until /readyz answers."""
+    """Start `cnai up` with CNAI_HOME=home (and ``extra_args``, and ``env`` on top of this
+    process's environment); wait until /readyz answers."""
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / "test-platform.log"
-    env = {**os.environ, "CNAI_HOME": str(home)}
+    env = {**os.environ, **(env or {}), "CNAI_HOME": str(home)}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "cnai", "up", "--port", str(port), *extra_args],

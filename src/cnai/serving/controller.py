@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from cnai.core import tracing
 from cnai.core.clock import Clock
 from cnai.core.controllers.types import ControllerContext, ControllerSpec, Request, Result
 from cnai.core.errors import AlreadyExists, ApiError, Conflict, NotFound
@@ -416,7 +418,7 @@ class InferenceServiceReconciler:
             spec=PodSpec.model_validate(
                 {
                     "command": args,
-                    "env": t["env"],
+                    "env": t["env"] + _tracing_env(isvc, rev.name, t["env"]),
                     "image": t.get("image", ""),
                     "resources": t["resources"],
                     "nodeName": slot.node_name,
@@ -569,3 +571,24 @@ def inferenceservice_controller(ctx: ControllerContext) -> ControllerSpec:
         owns=(PODS, WORKLOADS),
         sources=(activations,),
     )
+
+
+def _tracing_env(
+    isvc: InferenceService, revision: str, given: list[dict[str, Any]]
+) -> list[dict[str, str]]:
+    """Where the platform traces, the OTEL_* settings it runs with, for the model server
+    to export its spans to the same collector (named per revision; a variable the
+    predictor sets itself wins). Not in the revision's template: the platform's
+    environment changing is no new revision."""
+    if not tracing.enabled():
+        return []
+    ns = isvc.metadata.namespace or "default"
+    found = {k: v for k, v in os.environ.items() if k.startswith("OTEL_")}
+    found["OTEL_SERVICE_NAME"] = "cnai-model-server"
+    resource = f"cnai.namespace={ns},cnai.inferenceservice={isvc.metadata.name}"
+    resource += f",cnai.revision={revision}"
+    if found.get("OTEL_RESOURCE_ATTRIBUTES"):
+        resource = found["OTEL_RESOURCE_ATTRIBUTES"] + "," + resource
+    found["OTEL_RESOURCE_ATTRIBUTES"] = resource
+    taken = {e.get("name") for e in given}
+    return [{"name": k, "value": v} for k, v in sorted(found.items()) if k not in taken]

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, unquote
 
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic_core import to_json
 from starlette.requests import ClientDisconnect, Request
@@ -44,6 +45,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.routing import Route as HttpRoute
 
+from cnai.core import tracing
 from cnai.core.auth import Principal, authorize
 from cnai.core.metrics import metrics_registry
 from cnai.core.server.extensions import RouteContext
@@ -53,6 +55,7 @@ from cnai.serving.revisions import Picker
 from cnai.serving.state import SERVING_STATE, Replica, RevisionRoute, Route, ServingState
 from cnai.serving.upstream import Answer, Unreachable, Upstreams
 
+_TRACER = tracing.tracer("cnai.serving.gateway")
 PREFIX = "/serving/"
 PATH = PREFIX + "{ns}/{name}/{path:path}"
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE"]
@@ -134,7 +137,24 @@ class Gateway:
         return route
 
     async def answer(self, request: LaneRequest) -> LaneResponse:
-        """The front's door: ``/serving/NAMESPACE/NAME/PATH?QUERY``, whole."""
+        """The front's door: ``/serving/NAMESPACE/NAME/PATH?QUERY``, whole (in a server
+        span of its own where tracing is on: the front is past the ASGI middleware)."""
+        if not tracing.enabled():
+            return await self._answer(request)
+        method = request.method.decode("latin-1")
+        with _TRACER.start_as_current_span(
+            f"{method} {PATH}",
+            context=tracing.context_from(request.headers),
+            kind=trace.SpanKind.SERVER,
+            attributes={"http.request.method": method, "http.route": PATH},
+        ) as span:
+            response = await self._answer(request)
+            span.set_attribute("http.response.status_code", response.status)
+            if response.status >= 500:
+                span.set_status(trace.StatusCode.ERROR)
+            return response
+
+    async def _answer(self, request: LaneRequest) -> LaneResponse:
         parts = request.target.split(b"/", 4)
         if len(parts) < 5:
             return _lane_response(
@@ -184,6 +204,9 @@ class Gateway:
     ) -> Answer:
         """Send the request to a ready replica of ``route`` (counted and timed in the
         gateway's metrics, if it has them)."""
+        if tracing.enabled():
+            service = f"{route.namespace}/{route.name}"
+            trace.get_current_span().set_attribute("cnai.inferenceservice", service)
         if self.metrics is None:
             return await self._forward(route, method, target, body, content_type)
         started = time.perf_counter()
@@ -285,6 +308,12 @@ class Gateway:
         deadline: float,
     ) -> Answer:
         """The replica's answer, counted in flight on it while it is awaited."""
+        headers: list[tuple[bytes, bytes]] = []
+        if tracing.enabled():  # the model server's span continues this trace
+            span = trace.get_current_span()
+            span.set_attribute("cnai.revision", revision.name)
+            span.set_attribute("cnai.replica", replica.name)
+            headers = tracing.headers_of_current()
         window = revision.window
         concurrency = window.metric is Metric.CONCURRENCY
         replica.in_flight += 1
@@ -293,7 +322,7 @@ class Gateway:
         try:
             timeout = max(deadline - self.clock(), 0.001)
             return await self.upstreams.request(
-                replica.url, method, target, body, content_type, timeout
+                replica.url, method, target, body, content_type, timeout, headers
             )
         finally:
             replica.in_flight -= 1

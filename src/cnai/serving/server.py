@@ -46,9 +46,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry import trace
 from prometheus_client import disable_created_metrics
 from pydantic_core import from_json, to_json
 
+from cnai.core import tracing
 from cnai.serving import codec
 from cnai.serving.batching import Batcher
 from cnai.serving.codec import CodecError
@@ -57,6 +59,7 @@ from cnai.serving.models import FORMATS, LoadState, Model, ModelConfig, ModelSlo
 from cnai.version import __version__
 
 log = logging.getLogger(__name__)
+_TRACER = tracing.tracer("cnai.serving.server")
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_PORT = 8080
@@ -232,6 +235,21 @@ class ModelServer:
     async def _inference(
         self, scope: Scope, receive: Any, send: Any, endpoint: str, name: str, version: str | None
     ) -> None:
+        if not tracing.enabled():
+            await self._infer(scope, receive, send, endpoint, name, version)
+            return
+        # The gateway's traceparent makes this span a child of the client's request.
+        with _TRACER.start_as_current_span(
+            f"{scope['method']} {endpoint} {name}",
+            context=tracing.context_from(scope["headers"]),
+            kind=trace.SpanKind.SERVER,
+            attributes={"http.request.method": scope["method"], "cnai.model": name},
+        ):
+            await self._infer(scope, receive, send, endpoint, name, version)
+
+    async def _infer(
+        self, scope: Scope, receive: Any, send: Any, endpoint: str, name: str, version: str | None
+    ) -> None:
         started = time.perf_counter()
         self._find(name, version)  # an unknown model's 404 is not counted
         protocol = "v2" if endpoint == "infer" else "v1"
@@ -245,6 +263,11 @@ class ModelServer:
             metrics.in_flight -= 1
         await _respond(send, status, body, _JSON, headers)
         metrics.observe(protocol, status, time.perf_counter() - started)
+        if tracing.enabled():
+            span = trace.get_current_span()
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(trace.StatusCode.ERROR)
 
     async def _answer(
         self, scope: Scope, receive: Any, protocol: str, name: str
@@ -442,20 +465,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(
-        build(args),
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        server_header=False,
-        # Nothing here reads the client's address, which is all that uvicorn's
-        # X-Forwarded-* middleware would rewrite: skip that wrapper on every request.
-        proxy_headers=False,
-        log_level="info",
-    )
+    tracing.configure("cnai-model-server")  # if OTEL_EXPORTER_OTLP_*ENDPOINT is set
+    try:
+        uvicorn.run(
+            build(args),
+            host=args.host,
+            port=args.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            server_header=False,
+            # Nothing here reads the client's address, which is all that uvicorn's
+            # X-Forwarded-* middleware would rewrite: skip that wrapper on every request.
+            proxy_headers=False,
+            log_level="info",
+        )
+    finally:
+        tracing.shutdown()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
@@ -163,14 +163,18 @@ class Upstreams:
         body: bytes,
         content_type: bytes | None,
         timeout: float,
+        headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> Answer:
-        """Send the request and read the whole answer. Raises :class:`Unreachable` if
-        none came, TimeoutError if none came within ``timeout`` seconds."""
+        """Send the request (with ``headers`` besides its length and type) and read the
+        whole answer. Raises :class:`Unreachable` if none came, TimeoutError if none
+        came within ``timeout`` seconds."""
         host, port, authority = self._host(url)
         head = [method, b" ", target, b" HTTP/1.1\r\nhost: ", authority]
         head.append(b"\r\ncontent-length: %d\r\n" % len(body))
         if content_type is not None:
             head += (b"content-type: ", content_type, b"\r\n")
+        for name, value in headers:
+            head += (name, b": ", value, b"\r\n")
         head.append(b"\r\n")
         request = [b"".join(head), body]
         loop = asyncio.get_running_loop()

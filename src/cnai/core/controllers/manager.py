@@ -15,8 +15,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from cnai.core import tracing
 from cnai.core.clock import Clock
 from cnai.core.controllers.backoff import Backoff, RateLimiter
 from cnai.core.controllers.handlers import enqueue_handlers, enqueue_object, owner_mapper
@@ -27,6 +29,7 @@ from cnai.core.metrics import LATENCY_BUCKETS
 from cnai.core.registry import Registry
 from cnai.core.store.protocol import Store
 
+_TRACER = tracing.tracer("cnai.controllers")
 log = logging.getLogger(__name__)
 
 
@@ -202,6 +205,23 @@ class Manager:
                 ctrl.queue.done(request)
 
     async def _reconcile(self, ctrl: _Controller, request: Request) -> None:
+        if not tracing.enabled():
+            await self._reconcile_once(ctrl, request, None)
+            return
+        attributes = {"cnai.controller": ctrl.spec.name, "cnai.name": request.name}
+        if request.namespace is not None:
+            attributes["cnai.namespace"] = request.namespace
+        with _TRACER.start_as_current_span(
+            f"reconcile {ctrl.spec.name}",
+            attributes=attributes,
+            record_exception=False,  # its message may quote the object: a Secret's data
+            set_status_on_exception=False,
+        ) as span:
+            await self._reconcile_once(ctrl, request, span)
+
+    async def _reconcile_once(
+        self, ctrl: _Controller, request: Request, span: trace.Span | None
+    ) -> None:
         name, queue = ctrl.spec.name, ctrl.queue
         started = self.clock.monotonic()
         try:
@@ -209,6 +229,9 @@ class Manager:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if span is not None:
+                span.set_attribute("cnai.result", "error")
+                span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
             if self._metrics is not None:
                 self._metrics.done(name, "error", self.clock.monotonic() - started)
             # Name the controller and key only: the object may be a Secret.
@@ -231,9 +254,11 @@ class Manager:
             queue.add_rate_limited(request)
             return
         queue.forget(request)
+        requeue = result is not None and result.requeue_after is not None
+        outcome = "requeue_after" if requeue else "success"
+        if span is not None:
+            span.set_attribute("cnai.result", outcome)
         if self._metrics is not None:
-            requeue = result is not None and result.requeue_after is not None
-            outcome = "requeue_after" if requeue else "success"
             self._metrics.done(name, outcome, self.clock.monotonic() - started)
         log.debug(
             "controller %s: reconciled %s in %.3fs",

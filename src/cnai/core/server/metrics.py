@@ -13,7 +13,8 @@ path no route matched. Every label value comes from the routes and the registere
 never from what a client sent, so clients cannot grow the set of series.
 
 The serving gateway's requests take the front's lane and never reach this middleware;
-the gateway counts them itself.
+the gateway counts them itself. Where tracing is on, the request's span (opened by
+OpenTelemetry's ASGI middleware around this one) is named after the route here.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cnai.core import tracing
 from cnai.core.metrics import LATENCY_BUCKETS
 
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
@@ -63,6 +66,8 @@ class RequestMetrics:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if tracing.enabled():
+                    self.name_span(scope)
             await send(message)
 
         try:
@@ -70,8 +75,18 @@ class RequestMetrics:
         finally:
             verb, resource, route = self.classify(scope)
             self.requests.labels(verb, resource, route, str(status)).inc()
+
             if verb != "watch":
                 self.seconds.labels(verb, resource, route).observe(time.perf_counter() - started)
+
+    def name_span(self, scope: Scope) -> None:
+        """Name the request's span after its route (OpenTelemetry's ASGI middleware
+        named it before the router ran, by its path); before the answer ends it."""
+        route = self.classify(scope)[2]
+        if route:
+            span = trace.get_current_span()
+            span.update_name(f"{scope.get('method', '')} {route}")
+            span.set_attribute("http.route", route)
 
     def classify(self, scope: Scope) -> tuple[str, str, str]:
         """(verb, resource, route) of a request the app has routed."""
