@@ -22,6 +22,7 @@ from sklearn.linear_model import LogisticRegression
 
 from cnai import Client
 from cnai.core.errors import ApiError
+from cnai.core.kinds import Event
 from cnai.serving.api import SERVICE_LABEL, InferenceService, InferenceServicePhase
 
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -177,7 +178,18 @@ def test_scale_from_zero_holds_the_first_request_and_answers_it(
     )
     # No replica: the gateway holds the request while one starts, then answers it.
     assert label(infer(http, namespace, name)) == 1
-    assert phase_of(client, namespace, name).status.revisions[-1].ready_replicas >= 1
+    isvc = phase_of(client, namespace, name)
+    assert isvc.status.revisions[-1].ready_replicas >= 1
+    # Each change of size is an event that says why: down to zero, then up for the request.
+    events = client.list(
+        Event, namespace, field_selector=f"involvedObject.uid={isvc.metadata.uid}"
+    ).items
+    rescaled = [e.message for e in events if e.reason == "Rescaled"]
+    revision = isvc.status.revisions[-1].name
+    assert any(m.startswith(f"{revision}: 1 -> 0 replicas (ScaledToZero") for m in rescaled), (
+        rescaled
+    )
+    assert any(m.startswith(f"{revision}: 0 -> 1 replicas (Activating") for m in rescaled), rescaled
 
 
 def test_a_canary_takes_its_share_and_a_rollback_and_a_promotion_move_all_traffic(

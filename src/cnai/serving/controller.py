@@ -64,7 +64,7 @@ from cnai.serving.api import (
     ModelFormat,
     RevisionStatus,
 )
-from cnai.serving.autoscaler import ScalerSpec, ScalerState, decide
+from cnai.serving.autoscaler import Decision, ScalerSpec, ScalerState, decide
 from cnai.serving.revisions import Revision, revision_name, template_hash, traffic
 from cnai.serving.state import SERVING_STATE, Replica, Route, ServingState
 
@@ -111,6 +111,8 @@ class InferenceServiceReconciler:
         self.server_url = server_url.rstrip("/")
         self.monotonic = monotonic
         self._scalers: dict[tuple[str, str, str], ScalerState] = {}
+        # Why the autoscaler last chose a revision's count (for the Rescaled event).
+        self._why: dict[tuple[str, str, str], str] = {}
         self._http: httpx.AsyncClient | None = None
 
     async def close(self) -> None:
@@ -162,13 +164,18 @@ class InferenceServiceReconciler:
         for rev in revisions:
             rev.traffic_percent = shares.get(rev.name, 0)
             rev.ready_replicas = sum(1 for p in _names(pods, rev.name) if p in ready)
+            before = rev.replicas
             rev.replicas = self._wanted(isvc, rev, route, now, latest=rev is revisions[-1])
+            if rev.replicas != before:
+                why = self._why.pop((ns, isvc.metadata.name, rev.name), "")
+                notes.append((EventType.NORMAL, "Rescaled", _rescaled(rev, before, why)))
         # 4. Workloads and pods.
         for rev in revisions:
             notes += await self._scale(isvc, rev, [p for p in pods if _revision(p) == rev.name])
         kept = [r for r in revisions if r.traffic_percent or r.replicas or r is revisions[-1]]
         for gone in (r for r in revisions if r not in kept):
             self._scalers.pop((ns, isvc.metadata.name, gone.name), None)
+            self._why.pop((ns, isvc.metadata.name, gone.name), None)
             route.revisions.pop(gone.name, None)
         # 5. Routes for the gateway, then status.
         self._publish(route, kept, pods, ready, shares)
@@ -301,6 +308,7 @@ class InferenceServiceReconciler:
             scaler, self._scalers.get(key, ScalerState()), routed.window, rev.ready_replicas, now
         )
         self._scalers[key] = state
+        self._why[key] = _describe(decision)
         return decision.desired
 
     async def _scale(
@@ -500,6 +508,8 @@ class InferenceServiceReconciler:
         self.state.remove(namespace, name)
         for key in [k for k in self._scalers if k[:2] == (namespace, name)]:
             del self._scalers[key]
+        for key in [k for k in self._why if k[:2] == (namespace, name)]:
+            del self._why[key]
 
 
 def _next_number(revisions: list[RevisionStatus]) -> int:
@@ -592,3 +602,19 @@ def _tracing_env(
     found["OTEL_RESOURCE_ATTRIBUTES"] = resource
     taken = {e.get("name") for e in given}
     return [{"name": k, "value": v} for k, v in sorted(found.items()) if k not in taken]
+
+
+def _describe(decision: Decision) -> str:
+    """Why the autoscaler chose its count, for the Rescaled event."""
+    window = f"panic window {decision.panic:.3g}" if decision.panicking else None
+    window = window or f"stable window {decision.stable:.3g}"
+    return f"{decision.reason.value}, {window}"
+
+
+def _rescaled(rev: RevisionStatus, before: int, why: str) -> str:
+    text = f"{rev.name}: {before} -> {rev.replicas} replicas"
+    if why:
+        return f"{text} ({why})"
+    if not rev.traffic_percent:
+        return f"{text} (no traffic share: draining or starting)"
+    return text
