@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from harness import free_port
 
+from cnai.core.config import load_config
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -111,6 +113,12 @@ def test_detach_then_down(tmp_path: Path) -> None:
     started = _cnai(home, "up", "--detach", "--port", str(port))
     assert started.returncode == 0, started.stderr
     assert f"127.0.0.1:{port}" in started.stderr
+    # Where the dashboard is and where its token is, but never the token itself.
+    assert f"dashboard: http://127.0.0.1:{port}/ " in started.stderr
+    token = load_config(home / "config.yaml").token
+    assert token
+    assert str(home / "config.yaml") in started.stderr
+    assert token not in started.stderr
     try:
         again = _cnai(home, "up", "--detach", "--port", str(port))
         assert again.returncode == 1

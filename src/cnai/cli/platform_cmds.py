@@ -125,6 +125,13 @@ def up(
         _up_foreground(options, quick)
 
 
+def _dashboard_line(options: PlatformOptions) -> str:
+    """Where the dashboard is, and where its sign-in token is (not the token itself:
+    the console may be logged or shared)."""
+    config = options.config_path or options.home / "config.yaml"
+    return f"dashboard: {options.url}/ (sign in with the token in {config})"
+
+
 def _up_foreground(options: PlatformOptions, quickstart_dir: Path | None) -> None:
     from cnai.platform import PlatformError, run_platform
 
@@ -139,6 +146,7 @@ def _up_foreground(options: PlatformOptions, quickstart_dir: Path | None) -> Non
             f"cnai {__version__} is serving at {options.url} "
             f"(state in {options.home}); press Ctrl-C to stop"
         )
+        err_console.print(_dashboard_line(options))
         if quickstart_dir is not None:
             from cnai.cli.quickstart import run_quickstart
 
@@ -194,6 +202,7 @@ def _up_detached(options: PlatformOptions, quickstart_dir: Path | None) -> None:
         f"cnai {__version__} is running at {url} (pid {proc.pid}); "
         f"logs in {log_path}; stop it with `cnai down`"
     )
+    err_console.print(_dashboard_line(options))
     if quickstart_dir is not None:
         from cnai.cli.quickstart import run_quickstart
 
