@@ -3,7 +3,9 @@
 Under ``/apis/tracking.cnai.io/v1/namespaces/{ns}``:
 
 - ``rungroups``: ``GET`` lists, ``POST {"name", "tags"}`` creates.
-- ``runs``: ``GET ?group=NAME&ownerUid=UID&limit=N`` lists (newest first), ``POST
+- ``runs``: ``GET ?group=NAME&ownerUid=UID&q=TEXT&ids=A,B&sort=-metrics.loss&limit=N&offset=M``
+  lists one page (newest first unless sorted; see :mod:`cnai.tracking.search`) with
+  each run's latest metrics, as ``{"items", "total"}`` (total: runs matching), ``POST
   {"group", "name", "params", "tags", "owner": {"kind", "name", "uid"}, "startTime"}``
   creates; ``runs/{id}``: ``GET``, and ``PATCH {"status", "endTime", "name"}``.
 - ``runs/{id}/log``: ``POST {"metrics": {KEY: {"steps": [...], "values": [...],
@@ -12,9 +14,11 @@ Under ``/apis/tracking.cnai.io/v1/namespaces/{ns}``:
   the run is not applied twice (a client may resend a batch whose answer it lost).
   Metrics travel as columns: one list per field rather than an object per point, a
   third of the bytes of MLflow's encoding.
-- ``runs/{id}/metrics/{key}``: ``GET`` the history, as the same columns.
-- ``metrics:history``: ``POST {"key", "runs": [ids]}`` the histories of one metric for
-  many runs in one request (for comparing runs).
+- ``runs/{id}/metrics/{key}``: ``GET`` the history, as the same columns;
+  ``?maxPoints=N`` thins it to at most N points, evenly spaced, first and last kept.
+- ``metrics:history``: ``POST {"key", "runs": [ids], "maxPoints": N}`` the histories of
+  one metric for up to 1,000 runs in one request (for comparing runs), each thinned to
+  at most ``maxPoints`` when given.
 - ``models/{name}/versions``: ``POST {"source", "runId", "format", "signature",
   "metrics", "description", "tags", "aliases": [...]}`` registers the next version of
   the model called ``name`` (registered first if new; a Model and a ModelVersion
@@ -48,6 +52,7 @@ from cnai.tracking.artifacts import (
     UPLOAD_PATHS,
     ArtifactStore,
 )
+from cnai.tracking.search import RunQuery
 from cnai.tracking.store import Owner, Points, Run, RunGroup, TrackingStore
 
 GROUP = "tracking.cnai.io"
@@ -55,6 +60,8 @@ VERSION = "v1"
 PREFIX = f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}"
 JSON = "application/json"
 MAX_HISTORY_RUNS = 1000
+# Bounds of maxPoints, which thins each history to that many points (Points.thinned).
+MIN_POINTS, MAX_POINTS = 2, 100_000
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -108,6 +115,19 @@ def metrics_of(data: Mapping[str, Any]) -> dict[str, Points]:
             raise BadRequest(f"metrics[{key}]: {', '.join(missing)} must be lists")
         out[key] = Points.of(key, columns["steps"], columns["values"], columns["timestamps"])
     return out
+
+
+def max_points(raw: object) -> int | None:
+    """``maxPoints`` (a query string's text or a body's number): None when absent."""
+    if raw is None or raw == "":
+        return None
+    try:
+        most = int(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else 0
+    except ValueError:
+        most = 0
+    if not MIN_POINTS <= most <= MAX_POINTS:
+        raise BadRequest(f"maxPoints: must be a whole number from {MIN_POINTS} to {MAX_POINTS}")
+    return most
 
 
 def points_json(points: Points) -> dict[str, list[Any]]:
@@ -172,20 +192,14 @@ def tracking_routes(store: TrackingStore, files: ArtifactStore, api: Any) -> lis
     async def runs(request: Request) -> Response:
         if request.method == "GET":
             ns = allow(request, "list")
-            q = request.query_params
+            query = RunQuery.parse(request.query_params)
             group_ids = None
-            if q.get("group"):
-                group_ids = [(await store.group(ns, name=q["group"])).id]
-            try:
-                limit = int(q.get("limit", "1000"))
-            except ValueError:
-                limit = -1
-            if not 0 < limit <= 10_000:
-                raise BadRequest("limit: must be a number from 1 to 10000")
-            found = await store.list_runs(
-                ns, group_ids=group_ids, owner_uid=q.get("ownerUid"), limit=limit
+            if query.group:
+                group_ids = ((await store.group(ns, name=query.group)).id,)
+            found, total = await store.search_runs(
+                ns, query.filter(group_ids), query.order, limit=query.limit, offset=query.offset
             )
-            return _json({"items": [run_json(r) for r in found]})
+            return _json({"items": [run_json(r) for r in found], "total": total})
         ns = allow(request, "create")
         data = await _body(request)
         group_id = None
@@ -239,7 +253,9 @@ def tracking_routes(store: TrackingStore, files: ArtifactStore, api: Any) -> lis
     async def history(request: Request) -> Response:
         ns = allow(request, "get")
         p = request.path_params
-        return _json(points_json(await store.history(ns, p["id"], p["key"])))
+        most = max_points(request.query_params.get("maxPoints"))
+        points = await store.history(ns, p["id"], p["key"])
+        return _json(points_json(points.thinned(most) if most else points))
 
     async def histories(request: Request) -> Response:
         ns = allow(request, "get")
@@ -251,7 +267,10 @@ def tracking_routes(store: TrackingStore, files: ArtifactStore, api: Any) -> lis
             raise BadRequest("runs: must be a list of run ids")
         if len(run_ids) > MAX_HISTORY_RUNS:
             raise BadRequest(f"runs: at most {MAX_HISTORY_RUNS} runs per request")
+        most = max_points(data.get("maxPoints"))
         found = await store.histories(ns, run_ids, key)
+        if most:
+            found = {r: p.thinned(most) for r, p in found.items()}
         return _json({"key": key, "runs": {r: points_json(p) for r, p in found.items()}})
 
     async def artifacts(request: Request) -> Response:

@@ -48,6 +48,14 @@ from cnai.core.errors import (
     NotFound,
     ServiceUnavailable,
 )
+from cnai.tracking.search import (
+    ALL_RUNS,
+    NEWEST_FIRST,
+    RunFilter,
+    RunOrder,
+    order_sql,
+    where_sql,
+)
 
 log = logging.getLogger("cnai.tracking")
 
@@ -117,6 +125,14 @@ class Points:
         if len(t) and int(t.min()) < 0:
             raise BadRequest(f"metrics[{key}].timestamps: must be milliseconds since 1970")
         return cls(s, v, t)
+
+    def thinned(self, most: int) -> Points:
+        """At most ``most`` (2 or more) of these points, evenly spaced by position, the
+        first and the last kept: a chart's worth of a long history."""
+        if len(self) <= most:
+            return self
+        keep = np.unique(np.linspace(0, len(self) - 1, most).round().astype(np.int64))
+        return Points(self.steps[keep], self.values[keep], self.timestamps[keep])
 
 
 @dataclass(frozen=True)
@@ -613,19 +629,35 @@ class TrackingStore:
         offset: int = 0,
     ) -> list[Run]:
         """Runs of a namespace, newest first, optionally of some groups or one owner."""
-        where, args = ["r.namespace = ?"], list[Any]([namespace])
-        if group_ids is not None:
-            ids = [int(g) for g in group_ids]
-            where.append(f"r.group_id IN ({','.join('?' * len(ids)) or 'NULL'})")
-            args.extend(ids)
-        if owner_uid:
-            where.append("r.owner_uid = ?")
-            args.append(owner_uid)
-        sql = (
-            " AND ".join(where)
-            + f" ORDER BY r.start_ms DESC, r.id LIMIT {int(limit)} OFFSET {int(offset)}"
-        )
-        return await self._read(lambda db: _runs(db, sql, tuple(args)))
+        groups = tuple(int(g) for g in group_ids) if group_ids is not None else None
+        where = RunFilter(group_ids=groups, owner_uid=owner_uid or "")
+        found, _ = await self.search_runs(namespace, where, limit=limit, offset=offset, count=False)
+        return found
+
+    async def search_runs(
+        self,
+        namespace: str,
+        where: RunFilter = ALL_RUNS,
+        order: RunOrder = NEWEST_FIRST,
+        *,
+        limit: int = 1000,
+        offset: int = 0,
+        count: bool = True,
+    ) -> tuple[list[Run], int]:
+        """One page of the runs ``where`` selects, in ``order``, and how many it selects
+        in all (-1 unless ``count``), read together (see :mod:`cnai.tracking.search`)."""
+        cond, args = where_sql(namespace, where)
+        terms, order_args = order_sql(order, now_ms())
+        page = f"{cond} ORDER BY {terms} LIMIT {int(limit)} OFFSET {int(offset)}"
+
+        def fn(db: sqlite3.Connection) -> tuple[list[Run], int]:
+            runs = _runs(db, page, (*args, *order_args))
+            if not count:
+                return runs, -1
+            sql = f"SELECT COUNT(*) FROM runs r WHERE {cond}"  # noqa: S608 (fixed fragments)
+            return runs, int(db.execute(sql, args).fetchone()[0])
+
+        return await self._read(fn)
 
     # -- metric histories --------------------------------------------------------------
 
