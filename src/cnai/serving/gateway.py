@@ -53,6 +53,7 @@ from cnai.core.server.front import Lane, LaneRequest, LaneResponse
 from cnai.serving.autoscaler import Metric
 from cnai.serving.revisions import Picker
 from cnai.serving.state import SERVING_STATE, Replica, RevisionRoute, Route, ServingState
+from cnai.serving.traffic import traffic_route
 from cnai.serving.upstream import Answer, Unreachable, Upstreams
 
 _TRACER = tracing.tracer("cnai.serving.gateway")
@@ -203,15 +204,17 @@ class Gateway:
         self, route: Route, method: bytes, target: bytes, body: bytes, content_type: bytes | None
     ) -> Answer:
         """Send the request to a ready replica of ``route`` (counted and timed in the
-        gateway's metrics, if it has them)."""
+        route's :class:`~cnai.serving.traffic.Traffic` and the gateway's metrics, if it
+        has them)."""
         if tracing.enabled():
             service = f"{route.namespace}/{route.name}"
             trace.get_current_span().set_attribute("cnai.inferenceservice", service)
-        if self.metrics is None:
-            return await self._forward(route, method, target, body, content_type)
         started = time.perf_counter()
         answer = await self._forward(route, method, target, body, content_type)
-        self.metrics.answered(route.namespace, route.name, answer.status, started)
+        seconds = time.perf_counter() - started
+        route.traffic.add(answer.status, seconds)
+        if self.metrics is not None:
+            self.metrics.answered(route.namespace, route.name, answer.status, seconds)
         return answer
 
     async def _forward(
@@ -398,7 +401,8 @@ class GatewayMetrics:
         )
         self._bound: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
-    def answered(self, ns: str, name: str, status: int, started: float) -> None:
+    def answered(self, ns: str, name: str, status: int, seconds: float) -> None:
+        """Count one answer of ``ns/name`` with ``status``, ``seconds`` after its start."""
         bound = self._bound.get((ns, name, status))
         if bound is None:
             bound = self._bound[(ns, name, status)] = (
@@ -406,7 +410,7 @@ class GatewayMetrics:
                 self.seconds.labels(ns, name),
             )
         bound[0].inc()
-        bound[1].observe(time.perf_counter() - started)
+        bound[1].observe(seconds)
 
 
 def _segment(raw: bytes) -> str:
@@ -425,7 +429,7 @@ def _lane_response(answer: Answer, method: bytes) -> LaneResponse:
 def route_factory(ctx: RouteContext) -> list[BaseRoute]:
     """The gateway over the serving state shared with the InferenceService controller
     (made here if the controller's capability has not made it yet): the front's lane
-    and the Starlette route."""
+    and the Starlette route; and each service's recent traffic (:mod:`cnai.serving.traffic`)."""
     state = ctx.services.get(SERVING_STATE)
     if state is None:
         state = ctx.services[SERVING_STATE] = ServingState()
@@ -435,4 +439,4 @@ def route_factory(ctx: RouteContext) -> list[BaseRoute]:
     gateway = Gateway(state, ctx.api.authenticate, upstreams, metrics=metrics)
     ctx.add_lane(gateway.lane())
     ctx.api.body_limits.append((re.compile("^" + re.escape(PREFIX)), MAX_BODY_BYTES))
-    return gateway.routes()
+    return [*gateway.routes(), traffic_route(ctx.api, state)]

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cnai.serving.autoscaler import Metric, MetricWindow
+from cnai.serving.traffic import Traffic
 
 SERVING_STATE = "serving.state"  # its key in ControllerContext.services / RouteContext
 
@@ -58,6 +59,8 @@ class Route:
     shares: dict[str, int] = field(default_factory=dict)
     revisions: dict[str, RevisionRoute] = field(default_factory=dict)
     timeout_s: float = 60.0
+    # Its requests second by second, for the dashboard (kept while the service is served).
+    traffic: Traffic = field(default_factory=Traffic)
 
 
 class ServingState:

@@ -35,7 +35,7 @@ from cnai.core.auth import Principal
 from cnai.core.errors import ApiError, Unauthorized
 from cnai.core.server.extensions import RouteContext
 from cnai.core.server.front import LaneRequest, LaneResponse, front_protocol
-from cnai.serving import server
+from cnai.serving import server, traffic
 from cnai.serving.autoscaler import Metric, MetricWindow
 from cnai.serving.gateway import MAX_BODY_BYTES, PATH, GatewayMetrics, route_factory
 from cnai.serving.gateway import Gateway as Gw
@@ -514,6 +514,26 @@ def test_requests_are_counted_per_service_and_status(gw: Gateway) -> None:
     assert count("404", "nope") == 0
 
 
+def test_every_answer_is_counted_in_the_services_traffic(gw: Gateway) -> None:
+    route = gw.publish(
+        a_service()
+        .revision("iris-00001")
+        .replica("dead-1", f"http://127.0.0.1:{free_port()}")
+        .replica("a-1", gw.url("a"))
+    )
+    for _ in range(3):
+        assert gw.get("/serving/team/iris/v2").status_code == 200
+    assert gw.get("/serving/team/iris/v2/bad").status_code == 400
+    assert gw.get("/serving/team/iris/v2", headers={}).status_code == 401  # not answered
+    gw.publish(a_service().revision("iris-00001").timeout(0.05))  # a new route: its own
+    assert gw.get("/serving/team/iris/v2").status_code == 503
+    first = gw.served.call(lambda: route.traffic.series(60))
+    assert first["total"] == {"requests": 4, "errors": 0}  # the retried request counts once
+    assert max(v for v in first["meanMs"] if v is not None) > 0
+    second = gw.served.call(lambda: gw.state.routes[("team", "iris")].traffic.series(60))
+    assert second["total"] == {"requests": 1, "errors": 1}
+
+
 def test_slow_replica_times_out_with_504(gw: Gateway) -> None:
     route = gw.publish(a_service().revision("iris-00001").replica("a-1", gw.url("a")).timeout(0.2))
     answer = gw.get("/serving/team/iris/slow")
@@ -592,5 +612,5 @@ def test_the_capability_gives_the_front_a_lane_and_the_route_the_same_limit(
     assert pattern.match("/serving/team/iris/v2/models/iris/infer")
     assert not pattern.match("/apis/cnai.io/v1alpha1/namespaces/team/inferenceservices")
     assert limit == MAX_BODY_BYTES
-    assert [getattr(route, "path", None) for route in routes] == [PATH]
+    assert [getattr(route, "path", None) for route in routes] == [PATH, traffic.PATH]
     assert isinstance(ctx.services[SERVING_STATE], ServingState)
