@@ -45,12 +45,17 @@ async function errorOf(response) {
   return new ApiError(response.status, message, reason);
 }
 
-/** GET ``path``; resolves to the Response once its status is OK, else throws ApiError. */
-export async function request(path, { token = auth.token(), signal } = {}) {
+/** GET ``path`` (or ``method`` with a JSON ``body``); resolves to the Response once its
+ * status is OK, else throws ApiError. */
+export async function request(path, { token = auth.token(), signal, method = "GET", body } = {}) {
   let response;
+  const headers = { Authorization: `Bearer ${token || ""}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   try {
     response = await fetch(path, {
-      headers: { Authorization: `Bearer ${token || ""}` },
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
       signal,
       cache: "no-store",
     });

@@ -7,16 +7,35 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { auth, setUnauthorizedHandler, whoami } from "./api.js";
 import { ErrorBox, html } from "./components.js";
+import { ExperimentDetail } from "./pages/experiment.js";
+import { ExperimentsList } from "./pages/experiments.js";
 import { JobDetail } from "./pages/job.js";
 import { JobsList } from "./pages/jobs.js";
 import { Login } from "./pages/login.js";
+import { ModelDetail } from "./pages/model.js";
+import { ModelsList } from "./pages/models.js";
 import { Overview } from "./pages/overview.js";
+import { RunDetail } from "./pages/run.js";
+import { RunsList } from "./pages/runs.js";
+import { RunsCompare } from "./pages/runs_compare.js";
+import { ServiceDetail } from "./pages/service.js";
+import { ServicesList } from "./pages/services.js";
 import { match, useHash } from "./router.js";
 
 export const ROUTES = [
   { path: "/", page: Overview, title: "Overview", nav: true },
   { path: "/jobs", page: JobsList, title: "Jobs", nav: true },
   { path: "/jobs/:namespace/:name", page: JobDetail, title: "Job" },
+  { path: "/experiments", page: ExperimentsList, title: "Experiments", nav: true },
+  { path: "/experiments/:namespace/:name", page: ExperimentDetail, title: "Experiment" },
+  { path: "/models", page: ModelsList, title: "Models", nav: true },
+  { path: "/models/:namespace/:name", page: ModelDetail, title: "Model" },
+  { path: "/services", page: ServicesList, title: "Services", nav: true },
+  { path: "/services/:namespace/:name", page: ServiceDetail, title: "Inference service" },
+  { path: "/runs", page: RunsList, title: "Runs", nav: true },
+  { path: "/runs/:namespace", page: RunsList, title: "Runs" },
+  { path: "/runs/:namespace/compare", page: RunsCompare, title: "Compare runs" }, // before /runs/:namespace/:id
+  { path: "/runs/:namespace/:id", page: RunDetail, title: "Run" },
 ];
 
 function NotFound() {

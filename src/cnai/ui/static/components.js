@@ -47,6 +47,7 @@ const TONES = {
   Running: "busy", Admitted: "busy",
   Pending: "wait", Suspended: "wait", Unknown: "wait",
   Failed: "bad", Warning: "bad", False: "bad", Evicting: "bad",
+  FINISHED: "ok", RUNNING: "busy", SCHEDULED: "wait", FAILED: "bad", KILLED: "bad", // tracking runs
 };
 
 export function Status({ phase }) {
