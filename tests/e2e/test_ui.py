@@ -26,7 +26,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
-from workloads import HOLD, JobBuilder, marker, processes_with
+from workloads import HOLD, JobBuilder, marker, processes_with, python
 
 from cnai import Client
 from cnai.batch.api import Job, JobPhase
@@ -34,6 +34,7 @@ from cnai.core.kinds import Event, Namespace
 from cnai.core.pods import Node, Pod
 from cnai.core.quantity import parse_quantity
 from cnai.scheduling.api import ClusterQueue
+from cnai.training.api import TrainJob, TrainJobPhase
 
 API = "/apis/cnai.io/v1alpha1"
 WAIT_S = 20.0
@@ -417,6 +418,78 @@ def test_log_of_a_running_pod_streams_new_lines_without_reload(
     wait(admin, "the pod to succeed", lambda d: cell(row, "Phase").text == "Succeeded")
     assert css(admin, "#log-text").text.count("first line") == 1
     assert admin.execute_script("return window.cnaiNoReload") is True
+
+
+# Fails at its first start, trains at its second: one gang restart.
+FLAKY = """
+    import os, sys
+    if os.environ["TORCHELASTIC_RESTART_COUNT"] == "0":
+        print("first start fails", flush=True)
+        sys.exit(3)
+    print("second start trains", flush=True)
+"""
+
+
+@pytest.mark.timeout(90)
+def test_trainjob_pages_show_its_restarts_generations_events_and_log(
+    admin: WebDriver,
+    platform: RunningPlatform,
+    client: Client,
+    world: World,
+    shot: Callable[[str], Path],
+) -> None:
+    name, ns = "flaky", world.namespace
+    trainer = {
+        "numNodes": 1,
+        "command": python(FLAKY, world.mark),
+        "resourcesPerNode": {"requests": {"cpu": "500m"}},
+        "terminationGracePeriodSeconds": 5,
+    }
+    client.create(
+        {"apiVersion": "cnai.io/v1alpha1", "kind": "TrainJob"}
+        | {"metadata": {"name": name, "namespace": ns}}
+        | {"spec": {"queue": "team-queue", "backoffLimit": 2, "trainer": trainer}}
+    )
+    done = (TrainJobPhase.SUCCEEDED, TrainJobPhase.FAILED)
+    wait_until(lambda: client.get(TrainJob, name, ns).status.phase in done, 60, "the TrainJob")
+    job = client.get(TrainJob, name, ns)
+    assert (job.status.phase, job.status.restarts) == (TrainJobPhase.SUCCEEDED, 1)
+
+    go(admin, platform, "/trainjobs")
+    live(admin, "trainjobs")
+    row = css(admin, f'#trainjobs-table tr[data-key="{ns}/{name}"]')
+    assert css(row, "[data-status]").get_attribute("data-status") == "Succeeded"
+    assert cell(row, "Restarts").text == str(job.status.restarts)
+    shot("trainjobs")
+
+    go(admin, platform, f"/trainjobs/{ns}/{name}")
+    for section in ("trainjob", "trainjob-pods", "trainjob-events"):
+        live(admin, section)
+    assert css(admin, '#trainjob-summary dd[data-field="Restarts"]').text == "1"
+    pods = client.list(Pod, ns, label_selector=f"cnai.io/trainjob-name={name}").items
+    assert pods
+    for pod in pods:
+        shown = css(admin, f'#trainjob-pods-table tr[data-key="{pod.metadata.name}"]')
+        generation = pod.metadata.labels["cnai.io/gang-generation"]
+        assert cell(shown, "Generation").text == generation
+        assert cell(shown, "Exit code").text == str(pod.status.exit_code)
+    restarting = {
+        e.metadata.uid
+        for e in client.list(Event, ns).items
+        if e.involved_object.uid == job.metadata.uid and e.reason == "Restarting"
+    }
+    assert restarting
+
+    def shown_events(d: WebDriver) -> set[str]:
+        rows = d.find_elements(By.CSS_SELECTOR, "#trainjob-events-table tbody tr")
+        return {r.get_attribute("data-key") or "" for r in rows}
+
+    wait(admin, "the Restarting event", lambda d: restarting <= shown_events(d))
+    # The newest generation's pod is shown first, with its log.
+    wait(
+        admin, "the second start's log", lambda d: "second start trains" in css(d, "#log-text").text
+    )
+    shot("trainjob-detail")
 
 
 @pytest.mark.timeout(60)

@@ -11,6 +11,7 @@ import { ExperimentDetail } from "./pages/experiment.js";
 import { ExperimentsList } from "./pages/experiments.js";
 import { JobDetail } from "./pages/job.js";
 import { JobsList } from "./pages/jobs.js";
+import { TrainJobDetail, TrainJobsList } from "./pages/trainjobs.js";
 import { Login } from "./pages/login.js";
 import { ModelDetail } from "./pages/model.js";
 import { ModelsList } from "./pages/models.js";
@@ -26,6 +27,8 @@ export const ROUTES = [
   { path: "/", page: Overview, title: "Overview", nav: true },
   { path: "/jobs", page: JobsList, title: "Jobs", nav: true },
   { path: "/jobs/:namespace/:name", page: JobDetail, title: "Job" },
+  { path: "/trainjobs", page: TrainJobsList, title: "Training", nav: true },
+  { path: "/trainjobs/:namespace/:name", page: TrainJobDetail, title: "TrainJob" },
   { path: "/experiments", page: ExperimentsList, title: "Experiments", nav: true },
   { path: "/experiments/:namespace/:name", page: ExperimentDetail, title: "Experiment" },
   { path: "/models", page: ModelsList, title: "Models", nav: true },

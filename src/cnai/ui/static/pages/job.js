@@ -10,11 +10,11 @@ import { LogView } from "./logs.js";
 
 const JOB_NAME_LABEL = "cnai.io/job-name"; // keep in sync with cnai.batch.api
 
-function Field({ label, children }) {
+export function Field({ label, children }) {
   return html`<div class="field"><dt>${label}</dt><dd data-field=${label}>${children}</dd></div>`;
 }
 
-function requestsText(requests) {
+export function requestsText(requests) {
   const entries = Object.entries(requests || {});
   return entries.length ? entries.map(([k, v]) => `${k}=${v}`).join(", ") : "none";
 }
@@ -41,7 +41,7 @@ function Summary({ job }) {
   </dl>`;
 }
 
-function Conditions({ conditions }) {
+export function Conditions({ conditions }) {
   const columns = [
     { title: "Type", cell: (c) => c.type },
     { title: "Status", cell: (c) => html`<${Status} phase=${c.status} />` },
