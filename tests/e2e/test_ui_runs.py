@@ -14,24 +14,23 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 from harness import RunningPlatform, start_platform, unique
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from cnai.core.kinds import Namespace
 from cnai.tracking.sdk import TrackingClient, start_run
 
+from .pages import css, go, wait
+
 TRACKING = "/apis/tracking.cnai.io/v1/namespaces"
-WAIT_S = 20.0
 STEPS = 30
-T = TypeVar("T")
 
 
 @dataclass
@@ -109,24 +108,6 @@ def admin(browser: WebDriver, platform: RunningPlatform) -> WebDriver:
 
 
 # -- helpers -------------------------------------------------------------------------
-
-
-def wait(driver: WebDriver, what: str, predicate: Callable[[WebDriver], T]) -> T:
-    waiter = WebDriverWait(
-        driver,
-        WAIT_S,
-        poll_frequency=0.05,
-        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
-    )
-    return waiter.until(predicate, message=f"timed out waiting for {what}")
-
-
-def css(driver: WebDriver | WebElement, selector: str) -> WebElement:
-    return driver.find_element(By.CSS_SELECTOR, selector)
-
-
-def go(driver: WebDriver, platform: RunningPlatform, route: str) -> None:
-    driver.get(f"{platform.url}/#{route}")
 
 
 def api_runs(http: httpx.Client, ns: str, **query: Any) -> dict[str, Any]:

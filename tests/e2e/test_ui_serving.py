@@ -16,18 +16,15 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import joblib
 import numpy as np
 import pytest
 from harness import RunningPlatform, start_platform, unique, wait_until
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
 from sklearn.linear_model import LogisticRegression
 
 from cnai import Client
@@ -39,13 +36,13 @@ from cnai.tracking.api import Model, ModelVersion
 from cnai.tracking.sdk import TrackingClient
 from cnai.tuning.api import EXPERIMENT_LABEL, Experiment, Trial
 
+from .pages import cell, css, go, live, sign_in, wait
+
 API = "/apis/cnai.io/v1alpha1"
-WAIT_S = 20.0
 SETUP_S = 90.0
 REPO = Path(__file__).resolve().parents[2]
 OBJECTIVE = str(REPO / "tests" / "integration" / "trainers" / "objective.py")
 ROW = [5.1, 3.5, 1.4, 0.2]
-T = TypeVar("T")
 
 
 @dataclass
@@ -185,53 +182,6 @@ def admin(browser: WebDriver, platform: RunningPlatform) -> WebDriver:
 
 
 # -- browser helpers (as tests/e2e/test_ui.py's) -------------------------------------
-
-
-def wait(driver: WebDriver, what: str, predicate: Callable[[WebDriver], T]) -> T:
-    waiter = WebDriverWait(
-        driver,
-        WAIT_S,
-        poll_frequency=0.05,
-        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
-    )
-    return waiter.until(predicate, message=f"timed out waiting for {what}")
-
-
-def css(driver: WebDriver | WebElement, selector: str) -> WebElement:
-    return driver.find_element(By.CSS_SELECTOR, selector)
-
-
-def cell(row: WebElement, column: str) -> WebElement:
-    return css(row, f'td[data-col="{column}"]')
-
-
-def go(driver: WebDriver, platform: RunningPlatform, route: str) -> None:
-    driver.get(f"{platform.url}/#{route}")
-
-
-def sign_in(driver: WebDriver, platform: RunningPlatform, token: str) -> None:
-    go(driver, platform, "/")
-    shown = wait(
-        driver,
-        "login or header",
-        lambda d: d.find_elements(By.ID, "login-page") or d.find_elements(By.ID, "logout"),
-    )
-    if shown[0].get_attribute("id") == "logout":
-        shown[0].click()
-        wait(driver, "the login page", lambda d: css(d, "#login-page"))
-    field = css(driver, "#token")
-    field.clear()
-    field.send_keys(token)
-    css(driver, "#login-submit").click()
-    wait(driver, "the signed-in header", lambda d: css(d, "#identity"))
-
-
-def live(driver: WebDriver, section: str) -> WebElement:
-    return wait(
-        driver,
-        f"section {section} to be live",
-        lambda d: css(d, f'section#{section}[data-state="live"]'),
-    )
 
 
 def row_keys(driver: WebDriver, table: str) -> set[str]:

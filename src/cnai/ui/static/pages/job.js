@@ -70,7 +70,7 @@ function Pods({ pods, selected, onSelect }) {
 }
 
 /** Events about the job, its pods, and the Workload it queues as (same name). */
-function related(events, job, pods) {
+export function related(events, job, pods) {
   const uids = new Set([job.metadata.uid, ...pods.map((p) => p.metadata.uid)]);
   return events.filter((ev) => {
     const o = ev.involvedObject || {};

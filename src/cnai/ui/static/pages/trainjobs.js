@@ -6,7 +6,7 @@ import { useState } from "preact/hooks";
 import { Age, EventsTable, Section, Status, Table, html } from "../components.js";
 import { useLiveList } from "../live.js";
 import { link } from "../router.js";
-import { Conditions, Field, requestsText } from "./job.js";
+import { Conditions, Field, related, requestsText } from "./job.js";
 import { LogView } from "./logs.js";
 
 // Keep in sync with cnai.training.api.
@@ -87,14 +87,6 @@ function Pods({ pods, selected, onSelect }) {
   return html`<${Table} id="trainjob-pods-table" columns=${columns} rows=${pods}
     rowKey=${(p) => p.metadata.name} rowClass=${(p) => (p.metadata.name === selected ? "selected" : "")}
     empty="No pods yet." />`;
-}
-
-function related(events, job, pods) {
-  const uids = new Set([job.metadata.uid, ...pods.map((p) => p.metadata.uid)]);
-  return events.filter((ev) => {
-    const o = ev.involvedObject || {};
-    return uids.has(o.uid) || (o.kind === "Workload" && o.name === job.metadata.name);
-  });
 }
 
 export function TrainJobDetail({ params }) {
