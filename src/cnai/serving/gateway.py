@@ -51,6 +51,7 @@ from cnai.core.metrics import metrics_registry
 from cnai.core.server.extensions import RouteContext
 from cnai.core.server.front import Lane, LaneRequest, LaneResponse
 from cnai.serving.autoscaler import Metric
+from cnai.serving.metrics import DURATION_BUCKETS
 from cnai.serving.revisions import Picker
 from cnai.serving.state import SERVING_STATE, Replica, RevisionRoute, Route, ServingState
 from cnai.serving.traffic import traffic_route
@@ -66,24 +67,9 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 # Bytes that cannot stand in a request line (the client's server refuses them already).
 _BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 
-# Inference latencies through the gateway: 0.5 ms to 60 s (a held request waits).
-GATEWAY_BUCKETS = (
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1,
-    2.5,
-    5,
-    10,
-    60,
-)
+# Inference latencies through the gateway: the model server's buckets, then up to 60 s
+# (a held request waits for a replica to start).
+GATEWAY_BUCKETS = (*DURATION_BUCKETS, 10.0, 60.0)
 
 # ``Authorization`` header (or None) -> the caller; raises Unauthorized.
 Authenticate = Callable[[str | None], Principal]
