@@ -14,7 +14,11 @@ import shutil
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from harness import RunningPlatform, start_platform
+
+from cnai import Client
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / ".artifacts" / "screenshots"
@@ -103,3 +107,31 @@ def pytest_runtest_makereport(
             lines = "\n".join(f"{e['level']} {e['message']}" for e in logs)
             report.sections.append(("browser", f"screenshot: {path}\nconsole:\n{lines}"))
     return report
+
+
+# -- the platform the dashboard's test modules each start --------------------------------
+
+
+@pytest.fixture(scope="module")
+def platform(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningPlatform]:
+    """A real platform for the requesting test module (its home named after it)."""
+    name = request.module.__name__.rpartition(".")[2].replace("_", "-")
+    running = start_platform(tmp_path_factory.mktemp(f"cnai-{name}-home"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def client(platform: RunningPlatform) -> Iterator[Client]:
+    with platform.client() as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def http(platform: RunningPlatform) -> Iterator[httpx.Client]:
+    """Raw HTTP to the platform with the admin token."""
+    headers = {"Authorization": f"Bearer {platform.admin_token()}"}
+    with httpx.Client(base_url=platform.url, headers=headers, timeout=30) as c:
+        yield c

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from harness import RunningPlatform, start_platform, unique, wait_until
+from harness import RunningPlatform, unique, wait_until
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from workloads import HOLD, JobBuilder, marker, processes_with, python
@@ -55,19 +55,6 @@ HELLO = "hello from the dashboard's test pod"
 
 
 # -- fixtures ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
-    running = start_platform(tmp_path_factory.mktemp("cnai-ui-home"))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def client(platform: RunningPlatform) -> Iterator[Client]:
-    with platform.client() as c:
-        yield c
 
 
 def _job(name: str, ns: str, queue: str, code: str, mark: str, cpu: str | None) -> dict[str, Any]:

@@ -11,14 +11,14 @@ records have no watch): a run logged while it is open appears after Refresh.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from harness import RunningPlatform, start_platform, unique
+from harness import RunningPlatform, unique
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -42,20 +42,6 @@ class World:
 
 
 # -- fixtures ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
-    running = start_platform(tmp_path_factory.mktemp("cnai-ui-runs-home"))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def http(platform: RunningPlatform) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {platform.admin_token()}"}
-    with httpx.Client(base_url=platform.url, headers=headers, timeout=30) as c:
-        yield c
 
 
 def tracking(platform: RunningPlatform, ns: str) -> TrackingClient:

@@ -22,7 +22,7 @@ import httpx
 import joblib
 import numpy as np
 import pytest
-from harness import RunningPlatform, start_platform, unique, wait_until
+from harness import RunningPlatform, unique, wait_until
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from sklearn.linear_model import LogisticRegression
@@ -55,26 +55,6 @@ class World:
 
 
 # -- fixtures ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
-    running = start_platform(tmp_path_factory.mktemp("cnai-ui-serving-home"))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def client(platform: RunningPlatform) -> Iterator[Client]:
-    with platform.client() as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def http(platform: RunningPlatform) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {platform.admin_token()}"}
-    with httpx.Client(base_url=platform.url, headers=headers, timeout=30) as c:
-        yield c
 
 
 def experiment(name: str, ns: str) -> dict[str, Any]:

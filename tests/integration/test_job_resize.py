@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 from harness import unique, wait_until
-from workloads import API_VERSION, HOLD, JobBuilder, job_pods
+from workloads import HOLD, JobBuilder, cpu_queue, job_pods
 
 from cnai import Client
 from cnai.batch.api import Job
 from cnai.core.errors import NotFound
 from cnai.core.pods import Pod
-from cnai.scheduling.api import ClusterQueue, ResourceFlavor, Workload, WorkloadPhase
+from cnai.scheduling.api import ClusterQueue, Workload, WorkloadPhase
 
 WAIT_S = 60.0  # a bound, not a threshold: the test takes a few seconds
 POD_CPU = "100m"
@@ -31,37 +31,8 @@ POD_CPU = "100m"
 @pytest.fixture
 def queue(client: Client, namespace: str) -> Iterator[tuple[str, str]]:
     """A LocalQueue in ``namespace`` and its ClusterQueue, with room for three pods."""
-    wait_until(lambda: _exists(client, ResourceFlavor, "default"), 30, "the default flavor")
-    cq, lq = unique("cq-resize"), unique("lq")
-    resources = [{"name": "cpu", "nominalQuota": "300m"}]
-    group = {"coveredResources": ["cpu"], "flavors": [{"name": "default", "resources": resources}]}
-    client.create(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "ClusterQueue",
-            "metadata": {"name": cq},
-            "spec": {"resourceGroups": [group]},
-        }
-    )
-    client.create(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "LocalQueue",
-            "metadata": {"name": lq, "namespace": namespace},
-            "spec": {"clusterQueue": cq},
-        }
-    )
-    yield lq, cq
-    with contextlib.suppress(NotFound):
-        client.delete(ClusterQueue, cq)
-
-
-def _exists(client: Client, kind: type[ResourceFlavor], name: str) -> bool:
-    try:
-        client.get(kind, name)
-    except NotFound:
-        return False
-    return True
+    with cpu_queue(client, namespace, "cq-resize", "300m") as (cq, lq):
+        yield lq, cq
 
 
 def _active(client: Client, job: Job) -> list[Pod]:

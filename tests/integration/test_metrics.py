@@ -3,7 +3,6 @@ against what the API says."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 
 import httpx
@@ -12,12 +11,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cnai import Client
 from cnai.batch.api import Job
-from cnai.core.errors import NotFound
 from cnai.core.pods import Pod
-from cnai.scheduling.api import ClusterQueue, ResourceFlavor
+from cnai.scheduling.api import ClusterQueue
 
-from .harness import RunningPlatform, unique, wait_until
-from .workloads import API_VERSION, JobBuilder
+from .harness import RunningPlatform, wait_until
+from .workloads import JobBuilder, cpu_queue
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -44,37 +42,8 @@ def names(samples: Samples) -> set[str]:
 @pytest.fixture
 def queue(client: Client, namespace: str) -> Iterator[tuple[str, str]]:
     """A ClusterQueue of this test's own (500m cpu) and a LocalQueue in ``namespace``."""
-    wait_until(lambda: _exists(client, "default"), 30, "the default flavor")
-    cq, lq = unique("cq-metrics"), unique("lq")
-    resources = [{"name": "cpu", "nominalQuota": "500m"}]
-    group = {"coveredResources": ["cpu"], "flavors": [{"name": "default", "resources": resources}]}
-    client.create(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "ClusterQueue",
-            "metadata": {"name": cq},
-            "spec": {"resourceGroups": [group]},
-        }
-    )
-    client.create(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "LocalQueue",
-            "metadata": {"name": lq, "namespace": namespace},
-            "spec": {"clusterQueue": cq},
-        }
-    )
-    yield cq, lq
-    with contextlib.suppress(NotFound):
-        client.delete(ClusterQueue, cq)
-
-
-def _exists(client: Client, name: str) -> bool:
-    try:
-        client.get(ResourceFlavor, name)
-    except NotFound:
-        return False
-    return True
+    with cpu_queue(client, namespace, "cq-metrics", "500m") as found:
+        yield found
 
 
 def test_metrics_need_an_admin_token(platform: RunningPlatform, client: Client) -> None:

@@ -7,11 +7,15 @@ that it runs, or that it is gone.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import textwrap
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from harness import unique, wait_until
 
 from cnai import Client
 from cnai.batch.api import JOB_UID_LABEL
@@ -109,6 +113,48 @@ class JobBuilder:
         meta = {"name": self.name, "namespace": self.namespace}
         spec = {**self.spec, "template": {"spec": self.pod.spec}}
         return {"apiVersion": API_VERSION, "kind": "Job", "metadata": meta, "spec": spec}
+
+
+@contextlib.contextmanager
+def cpu_queue(client: Client, namespace: str, prefix: str, cpu: str) -> Iterator[tuple[str, str]]:
+    """A ClusterQueue of its own with ``cpu`` of the default flavor, and a LocalQueue in
+    ``namespace`` pointing at it: (ClusterQueue, LocalQueue). The ClusterQueue is deleted
+    at the end (the namespace's deletion takes the LocalQueue)."""
+    from cnai.core.errors import NotFound
+    from cnai.scheduling.api import ClusterQueue, ResourceFlavor
+
+    def flavor_exists() -> bool:
+        try:
+            client.get(ResourceFlavor, "default")
+        except NotFound:
+            return False
+        return True
+
+    wait_until(flavor_exists, 30, "the default flavor")
+    cq, lq = unique(prefix), unique("lq")
+    resources = [{"name": "cpu", "nominalQuota": cpu}]
+    group = {"coveredResources": ["cpu"], "flavors": [{"name": "default", "resources": resources}]}
+    client.create(
+        {
+            "apiVersion": API_VERSION,
+            "kind": "ClusterQueue",
+            "metadata": {"name": cq},
+            "spec": {"resourceGroups": [group]},
+        }
+    )
+    client.create(
+        {
+            "apiVersion": API_VERSION,
+            "kind": "LocalQueue",
+            "metadata": {"name": lq, "namespace": namespace},
+            "spec": {"clusterQueue": cq},
+        }
+    )
+    try:
+        yield cq, lq
+    finally:
+        with contextlib.suppress(NotFound):
+            client.delete(ClusterQueue, cq)
 
 
 # -- probes -------------------------------------------------------------------------
