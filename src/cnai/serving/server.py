@@ -181,7 +181,9 @@ class ModelServer:
                     [(b"allow", method.encode())],
                 )
             if endpoint in _POSTS:
-                await self._inference(scope, receive, send, endpoint, name or "", version)
+                # Only a traced request pays for the span's layer.
+                infer = self._traced if tracing.enabled() else self._inference
+                await infer(scope, receive, send, endpoint, name or "", version)
                 return
             status, body = self._get(endpoint, name, version)
             if endpoint == "metrics":
@@ -232,12 +234,9 @@ class ModelServer:
 
     # -- inference -------------------------------------------------------------------
 
-    async def _inference(
+    async def _traced(
         self, scope: Scope, receive: Any, send: Any, endpoint: str, name: str, version: str | None
     ) -> None:
-        if not tracing.enabled():
-            await self._infer(scope, receive, send, endpoint, name, version)
-            return
         # The gateway's traceparent makes this span a child of the client's request.
         with _TRACER.start_as_current_span(
             f"{scope['method']} {endpoint} {name}",
@@ -245,9 +244,9 @@ class ModelServer:
             kind=trace.SpanKind.SERVER,
             attributes={"http.request.method": scope["method"], "cnai.model": name},
         ):
-            await self._infer(scope, receive, send, endpoint, name, version)
+            await self._inference(scope, receive, send, endpoint, name, version)
 
-    async def _infer(
+    async def _inference(
         self, scope: Scope, receive: Any, send: Any, endpoint: str, name: str, version: str | None
     ) -> None:
         started = time.perf_counter()
