@@ -118,6 +118,12 @@ def load_capabilities(names: tuple[str, ...] = CAPABILITIES) -> list[Capability]
     return [cast(Capability, importlib.import_module(name)) for name in names]
 
 
+def platform_registry() -> Registry:
+    """Every kind `cnai up` serves (the kernel's and the capabilities'), without starting
+    anything: what `cnai k8s manifests` turns into CRDs."""
+    return Platform(PlatformOptions(home=Path("."))).registry
+
+
 def bind(host: str, port: int) -> socket.socket:
     """Bind the listening socket ourselves, to fail early with a clear message."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

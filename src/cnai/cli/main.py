@@ -12,6 +12,7 @@ from cnai.cli import (
     delete,
     describe,
     get,
+    k8s,
     logs,
     platform_cmds,
     serving_cmds,
@@ -35,6 +36,7 @@ simulate.register(app)
 tracking_cmds.register(app)
 tuning_cmds.register(app)
 serving_cmds.register(app)
+k8s.register(app)
 
 
 def main() -> None:
