@@ -90,6 +90,7 @@ def test_up_with_quickstart_serves_until_interrupted(tmp_path: Path) -> None:
         assert isvc.returncode == 0, isvc.stderr
         assert "digits" in isvc.stdout
         assert (home / "config.yaml").stat().st_mode & 0o777 == 0o600
+        _every_object_fits_the_crds(home)
     finally:
         # Pods outlive the platform (a restart adopts them): stop the model server first.
         _cnai(home, "delete", "inferenceservice", "digits", "-n", "quickstart")
@@ -105,6 +106,27 @@ def test_up_with_quickstart_serves_until_interrupted(tmp_path: Path) -> None:
         proc.stdout.close()
     assert code == 0
     assert not (home / "platform.json").exists()
+
+
+def _every_object_fits_the_crds(home: Path) -> None:
+    """What the controllers wrote (status included) is what a cluster would accept."""
+    import httpx
+    from crdcheck import object_errors
+
+    from cnai.platform import platform_registry
+    from cnai.runtimes.kubernetes.crds import crd_for, crd_kinds
+
+    cfg = load_config(home / "config.yaml")
+    headers = {"Authorization": f"Bearer {cfg.token}"}
+    checked = set()
+    with httpx.Client(base_url=cfg.server, headers=headers, timeout=10) as http:
+        for info in crd_kinds(platform_registry()):
+            crd = crd_for(info)
+            items = http.get(f"/apis/cnai.io/v1alpha1/{info.plural}").raise_for_status()
+            for obj in items.json()["items"]:
+                assert object_errors(crd, obj) == [], (info.kind, obj["metadata"]["name"])
+                checked.add(info.kind)
+    assert {"Job", "TrainJob", "InferenceService", "Pod", "Workload", "Node"} <= checked
 
 
 def test_detach_then_down(tmp_path: Path) -> None:
