@@ -104,6 +104,11 @@ def status_from(observation: Observation, current: dict[str, Any], node: str) ->
     status["nodeName"] = node
     if observation.started_at and not status.get("startTime"):
         status["startTime"] = observation.started_at.strftime(_TS)
+    if observation.state is ProcessState.PENDING:
+        status.update(
+            phase=PodPhase.PENDING.value, reason=observation.reason, message=observation.message
+        )
+        return status
     if observation.state is ProcessState.RUNNING:
         status.update(phase=PodPhase.RUNNING.value, reason="", message="")
         return status
@@ -211,15 +216,16 @@ class PodReconciler:
     async def _launch(self, pod: Obj) -> Result:
         try:
             launch = await self._resolve(pod)
+            await self.runtime.launch(launch)  # may refuse a pod it cannot run (LaunchError)
         except LaunchError as exc:
             await self._set_status(
                 pod,
                 {"phase": "Pending", "reason": "CreateContainerConfigError", "message": str(exc)},
             )
             return Result(requeue_after=2.0)
-        await self.runtime.launch(launch)
+        what = repr(launch.command[0]) if launch.command else "the image's entrypoint"
         await self.recorder.record(
-            pod, EventType.NORMAL, "Started", f"started {launch.command[0]!r} on {self.node_name}"
+            pod, EventType.NORMAL, "Started", f"started {what} on {self.node_name}"
         )
         return await self._record(pod, await self.runtime.observe(launch.uid))
 
@@ -238,7 +244,7 @@ class PodReconciler:
                     f"exited with code {new.get('exitCode')}"
                     + (f": {new['message']}" if new.get("message") else ""),
                 )
-        if observation.state is ProcessState.RUNNING:
+        if observation.state in (ProcessState.RUNNING, ProcessState.PENDING):
             return Result(requeue_after=self._poll_delay(observation))
         return Result()
 
@@ -273,7 +279,7 @@ class PodReconciler:
             return Result()
         uid = meta["uid"]
         observation = await self.runtime.observe(uid)
-        if observation.state is ProcessState.RUNNING:
+        if observation.state in (ProcessState.RUNNING, ProcessState.PENDING):
             grace = float((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
             await self.runtime.stop(uid, grace)
             await self.recorder.record(
@@ -340,6 +346,7 @@ class PodReconciler:
             cpu_request=float(parse_quantity(requests.get("cpu", 0))),
             gpu_indices=assigned_gpus(pod),
             grace_seconds=float(spec.termination_grace_period_seconds),
+            pod=pod,
         )
 
     async def _secret_value(self, ns: str, name: str, key: str, optional: bool) -> str | None:

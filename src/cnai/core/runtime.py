@@ -10,12 +10,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
 class PodLaunch:
-    """A pod, resolved for a runtime. ``uid`` identifies it across restarts."""
+    """A pod, resolved for a runtime. ``uid`` identifies it across restarts.
+
+    ``pod`` is the Pod object itself, for an engine that renders it rather than runs the
+    resolved command (Kubernetes keeps Secret references as references, so it reads
+    ``env`` from the object, never the resolved values here).
+    """
 
     uid: str
     namespace: str
@@ -27,11 +32,17 @@ class PodLaunch:
     cpu_request: float = 0.0
     gpu_indices: tuple[int, ...] = ()
     grace_seconds: float = 30.0
+    pod: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 class ProcessState(StrEnum):
-    """What a runtime knows of a pod's process: running, exited, or nothing (not found)."""
+    """What a runtime knows of a pod's process: running, exited, or nothing (not found).
 
+    PENDING: launched but not started yet, e.g. a Kubernetes Pod waiting for a node or
+    for its image; the observation's reason and message say why.
+    """
+
+    PENDING = "Pending"
     RUNNING = "Running"
     EXITED = "Exited"
     NOT_FOUND = "NotFound"
