@@ -29,6 +29,11 @@ pass; a periodic requeue covers time-based rules (starvation). One pass, as numb
 
 Writes happen only when a status changed. The job that owns a Workload creates its pods
 once it is admitted, on the nodes of its placement.
+
+Hand-off (``handoff="kueue"``, operator mode with ``--admission kueue``): the cluster's
+Kueue owns queues and quota, so a pass admits every pending Workload at once, without
+cnai's quota, onto the runtime's node; its pods are rendered for Kueue, which gates them
+until it admits the group.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from cnai.core.resources import ResourceService
 from cnai.core.store.protocol import Obj
 from cnai.scheduling import defaults, snapshots, transitions
 from cnai.scheduling.admission import Admit, Decisions, Inadmissible, QueueUsage, schedule
+from cnai.scheduling.admission.flavors import PodSetFit
 from cnai.scheduling.admission.reasons import amount
 from cnai.scheduling.api import (
     WORKLOAD_ANNOTATION,
@@ -139,9 +145,11 @@ class SchedulerReconciler:
         recorder: EventRecorder,
         policy: str = PLACEMENT_POLICY,
         metrics: SchedulerMetrics | None = None,
+        handoff: str = "",
     ) -> None:
         self.service = service
         self.metrics = metrics
+        self.handoff = handoff
         self.clock = clock
         self.recorder = recorder
         self.policy: Policy = make_policy(policy)
@@ -155,6 +163,9 @@ class SchedulerReconciler:
         self._retry = False
         world = await self._read()
         now = self.clock.now().replace(microsecond=0)
+        if self.handoff:
+            await self._hand_off(world, now)
+            return Result(requeue_after=RETRY_S if self._retry else None)
         # 2. Requeue evicted Workloads whose pods have stopped; trim those asking for fewer.
         for wl in list(world.workloads.values()):
             if wl.status.phase is WorkloadPhase.EVICTING and not world.active_pods(wl):
@@ -298,6 +309,23 @@ class SchedulerReconciler:
         if await self._write(world, wl, admitted, "Admitted") and self.metrics:
             self.metrics.admitted(wl, admit.cluster_queue, now)
         return nodes
+
+    async def _hand_off(self, world: _World, now: datetime) -> None:
+        """Admit every pending Workload for the external admission to decide on."""
+        ready = [n for n in world.nodes if not n.spec.unschedulable]
+        if not ready:
+            return
+        node = ready[0].metadata.name
+        for key, wl in world.workloads.items():
+            if wl.status.admission is not None or wl.status.phase is WorkloadPhase.EVICTING:
+                continue
+            sets = tuple(PodSetFit(ps.name, ps.count, {}, {}) for ps in wl.spec.pod_sets)
+            admit = Admit(key, self.handoff, sets)
+            placements = {
+                ps.name: [PodPlacement(node_name=node) for _ in range(ps.count)] for ps in sets
+            }
+            status = transitions.admitted(wl.status, admit, placements, now)
+            await self._write(world, wl, status, "Admitted", f"handed to {self.handoff}")
 
     async def _resize(
         self, world: _World, key: str, counts: Mapping[str, int], nodes: ClusterSnapshot
@@ -456,6 +484,10 @@ def _cq_status(
     )
 
 
+# The external admission the platform hands Workloads to (services key; "" for none).
+HANDOFF_SERVICE = "scheduling.handoff"
+
+
 def _to_scheduler(_: Obj) -> list[Request]:
     return [SCHEDULER_KEY]
 
@@ -468,6 +500,7 @@ def scheduler_controller(ctx: ControllerContext) -> ControllerSpec:
         ctx.clock,
         ctx.recorder(COMPONENT),
         metrics=SchedulerMetrics(metrics_registry(ctx.services)),
+        handoff=str(ctx.services.get(HANDOFF_SERVICE, "")),
     )
     return ControllerSpec(
         name=COMPONENT,

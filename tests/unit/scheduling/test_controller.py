@@ -441,3 +441,31 @@ def test_a_workload_waits_from_its_last_eviction_else_its_creation() -> None:
         Condition(type="Evicted", status="True", reason="Preempted", last_transition_time=evicted)
     )
     assert pending_since(wl) == evicted
+
+
+async def test_hand_off_admits_every_workload_beyond_cnais_quota(
+    service: ResourceService, clock: FakeClock
+) -> None:
+    """With Kueue deciding (operator mode, --admission kueue), cnai's quota is not the
+    gate: every pending Workload is admitted onto the runtime's node at once, so its
+    pods reach the cluster, where Kueue holds them until it admits the group."""
+    c = Cluster(service, clock)
+    recorder = EventRecorder(service.store, "scheduler", clock=clock.now)
+    c.scheduler = SchedulerReconciler(service, clock, recorder, handoff="kueue")
+    await c.node("kubernetes", cpu="2")
+    await c.submit("small", count=1, cpu="1")
+    await c.submit("too-big", count=3, cpu="4")  # 12 cpu: far beyond the node's 2
+    await c.run()
+    for name, pods in (("small", 1), ("too-big", 3)):
+        wl = await c.wl(name)
+        assert wl.status.phase is WorkloadPhase.ADMITTED, name
+        assert wl.status.admission is not None
+        assert wl.status.admission.cluster_queue == "kueue"
+        (assignment,) = wl.status.admission.pod_set_assignments
+        assert assignment.count == pods
+        assert [p.node_name for p in assignment.placements] == ["kubernetes"] * pods
+    events = (await service.list("events", "default")).items
+    assert any(e["message"] == "handed to kueue" for e in events)
+    before = (await c.raw("workloads", "small", "default"))["metadata"]["resourceVersion"]
+    await c.run()  # already admitted: nothing to write
+    assert (await c.raw("workloads", "small", "default"))["metadata"]["resourceVersion"] == before
