@@ -30,7 +30,9 @@ def _cpu_times() -> tuple[int, int] | None:
         fields = (PROC / "stat").read_text().splitlines()[0].split()[1:]
     except OSError:
         return None
-    values = [int(v) for v in fields]
+    # user nice system idle iowait irq softirq steal; guest and guest_nice that follow
+    # are already counted in user and nice.
+    values = [int(v) for v in fields[:8]]
     idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
     return sum(values) - idle, sum(values)
 
@@ -105,7 +107,9 @@ class SystemMonitor:
         if now is not None and self._last_cpu is not None:
             busy, total = now[0] - self._last_cpu[0], now[1] - self._last_cpu[1]
             if total > 0:
-                out["system/cpu_utilization_percentage"] = 100.0 * busy / total
+                # iowait may go backwards (proc(5)), so one interval can read outside 0-100.
+                share = min(max(busy / total, 0.0), 1.0)
+                out["system/cpu_utilization_percentage"] = 100.0 * share
         self._last_cpu = now
         memory = _memory_mb()
         if memory is not None:
