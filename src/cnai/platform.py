@@ -8,6 +8,7 @@ running platform) and ``logs/``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import importlib
 import json
@@ -19,13 +20,13 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import uvicorn
 from starlette.routing import BaseRoute
 
 from cnai.core import tracing
-from cnai.core.auth import TokenAuthority
+from cnai.core.auth import TOKENS, TokenAuthority
 from cnai.core.clock import RealClock
 from cnai.core.config import (
     DEFAULT_HOST,
@@ -37,7 +38,7 @@ from cnai.core.config import (
 )
 from cnai.core.controllers import ControllerContext, ControllerFactory
 from cnai.core.controllers.manager import Manager
-from cnai.core.errors import AlreadyExists
+from cnai.core.errors import AlreadyExists, Conflict, NotFound
 from cnai.core.events import EventRecorder
 from cnai.core.gc import GarbageCollector
 from cnai.core.kernel import DEFAULT_NAMESPACE, register_kernel
@@ -47,13 +48,21 @@ from cnai.core.metrics import metrics_registry
 from cnai.core.namespaces import NamespaceFinalizer
 from cnai.core.registry import Registry
 from cnai.core.resources import ResourceService
+from cnai.core.runtime import Runtime
 from cnai.core.server.app import ApiServer, create_app
 from cnai.core.server.body import DEFAULT_MAX_BODY_BYTES
 from cnai.core.server.extensions import RouteContext, RouteFactory
 from cnai.core.server.front import front_protocol
+from cnai.core.store.protocol import Obj, Store, WatchEventType
 from cnai.core.store.sqlite import SQLiteStore
 from cnai.core.token_secrets import sweep_token_secrets, token_secret_controller
 from cnai.runtimes.local import LocalRuntime
+from cnai.scheduling.api import WORKLOAD_ANNOTATION
+from cnai.scheduling.controller import HANDOFF_SERVICE
+
+if TYPE_CHECKING:
+    from cnai.runtimes.kubernetes.operator import ClusterOptions
+    from cnai.runtimes.kubernetes.store import KubernetesStore
 
 log = logging.getLogger("cnai.platform")
 
@@ -77,6 +86,9 @@ class PlatformOptions:
     durability: str = "normal"
     watch_history: int = DEFAULT_WATCH_HISTORY
     config_path: Path | None = None
+    # Operator mode (docs/kubernetes.md): the Kubernetes API as the store, and pods
+    # rendered to Kubernetes Pods. None: the embedded SQLite store and local processes.
+    cluster: ClusterOptions | None = None
 
     @property
     def url(self) -> str:
@@ -85,8 +97,10 @@ class PlatformOptions:
 
     @property
     def workload_url(self) -> str:
-        """Where this machine's workloads reach the API: loopback when listening on all
-        interfaces."""
+        """Where workloads reach the API: in a cluster, cnai's Service; on this machine,
+        loopback when listening on all interfaces."""
+        if self.cluster is not None:
+            return self.cluster.server_url
         if self.host in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
             return f"http://127.0.0.1:{self.port}"
         return self.url
@@ -146,7 +160,7 @@ class _Background:
     """The platform's loops, stopped once however shutdown begins."""
 
     manager: Manager
-    gc: GarbageCollector
+    gc: GarbageCollector | None
     finalizer: NamespaceFinalizer
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stopped: bool = False
@@ -156,11 +170,121 @@ class _Background:
             return
         self.stopped = True
         await self.manager.stop(timeout=5.0)
-        await self.gc.stop()
+        if self.gc is not None:
+            await self.gc.stop()
         await self.finalizer.stop()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+NODE_REFRESH_S = 30.0
+
+
+async def _refresh_node(service: ResourceService, runtime: Runtime) -> None:
+    while True:
+        await asyncio.sleep(NODE_REFRESH_S)
+        try:
+            await sync_node(service, runtime)
+        except Exception:
+            log.exception("refreshing the Node from the %s runtime failed", runtime.name)
+
+
+TOKEN_FOLLOW_RETRY_S = 2.0
+
+
+async def _follow_tokens(store: Store, tokens: TokenAuthority) -> None:
+    """Operator mode: reload the token records whenever one is issued or revoked, on any
+    replica, so that every replica accepts the same tokens (a workload reaches whichever
+    replica cnai's Service picks, with the token the leader issued it)."""
+    while True:
+        try:
+            version = (await store.list(TOKENS)).resource_version
+            await tokens.load()
+            async for event in store.watch(TOKENS, resource_version=version):
+                if event.type is not WatchEventType.BOOKMARK:
+                    await tokens.load()
+        except Exception as exc:  # Gone, or the cluster unreachable: list again shortly
+            log.warning("following the token records: %s; listing them again", exc)
+        await asyncio.sleep(TOKEN_FOLLOW_RETRY_S)
+
+
+class _Elected:
+    """The controllers, run only while this replica holds the Lease.
+
+    Losing the Lease stops them and the whole server (``lost``, with the reason): a
+    replica that was cut off must not act on caches that may be stale, so it exits and
+    starts over, as client-go's leader election advises. So does a leader whose
+    controllers failed to start: it gives the Lease up, and exits rather than serve on
+    as a healthy-looking replica that will never run them.
+    """
+
+    def __init__(
+        self,
+        elector: Any,
+        start: Callable[[], Awaitable[_Background]],
+        lost: Callable[[str], None],
+        close: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._elector = elector
+        self._start = start
+        self._lost = lost
+        self._close = close
+        self.task = asyncio.create_task(self._run(), name="leader-election")
+
+    async def _lead(self) -> None:
+        background = await self._start()
+        try:
+            await asyncio.Event().wait()  # until cancelled: lost, or shutting down
+        finally:
+            await background.stop()
+
+    async def _run(self) -> None:
+        from cnai.runtimes.kubernetes.leader import LeadershipLost
+
+        try:
+            await self._elector.run(self._lead)
+        except LeadershipLost as exc:
+            log.error("lost leadership, stopping: %s", exc)
+            self._lost("this replica lost the controllers' Lease")
+        except Exception:
+            log.exception("the controllers failed while leading, stopping")
+            self._lost("this replica's controllers failed (the log above says why)")
+
+    async def stop(self) -> None:
+        if not self.task.done():
+            self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self._close()
+
+
+def flavor_labels_from(service: ResourceService) -> Callable[[Obj], Awaitable[dict[str, str]]]:
+    """What the kubernetes runtime asks to place a pod: the node labels of the flavors
+    its Workload was admitted in (runtimes never read the store themselves)."""
+
+    async def flavor_labels(pod: Obj) -> dict[str, str]:
+        meta = pod.get("metadata") or {}
+        workload = (meta.get("annotations") or {}).get(WORKLOAD_ANNOTATION)
+        if not workload:
+            return {}
+        try:
+            wl = await service.get("workloads", meta.get("namespace"), workload)
+        except NotFound:
+            return {}
+        admission = (wl.get("status") or {}).get("admission") or {}
+        names = {
+            flavor
+            for assignment in admission.get("podSetAssignments") or ()
+            for flavor in (assignment.get("flavors") or {}).values()
+        }
+        labels: dict[str, str] = {}
+        for name in sorted(names):
+            with contextlib.suppress(NotFound):
+                flavor = await service.get("resourceflavors", None, name)
+                labels.update((flavor.get("spec") or {}).get("nodeLabels") or {})
+        return labels
+
+    return flavor_labels
 
 
 class _Server(uvicorn.Server):
@@ -210,8 +334,9 @@ class Platform:
         register_kernel(self.registry)
         for capability in load_capabilities() if capabilities is None else capabilities:
             capability.register(self)
-        self.store: SQLiteStore | None = None
+        self.store: Store | None = None
         self.server: _Server | None = None
+        self.leader_failure = ""  # operator mode: why this replica stopped leading
 
     @property
     def config_path(self) -> Path:
@@ -221,13 +346,16 @@ class Platform:
     def state_path(self) -> Path:
         return self.home / "platform.json"
 
-    async def _bootstrap(self, store: SQLiteStore, tokens: TokenAuthority) -> None:
+    async def _bootstrap(self, store: Store, tokens: TokenAuthority) -> None:
         """First-start state: the default namespace and an admin token in the config."""
         service = ResourceService(self.registry, store)
         with contextlib.suppress(AlreadyExists):
             await service.create("namespaces", Namespace.new(DEFAULT_NAMESPACE).to_dict())
         await tokens.load()
-        if not self._config_token_valid(tokens):
+        if self.options.cluster is not None:
+            token = await self._cluster_admin_token(service, tokens, self.options.cluster)
+            write_config(self.config_path, ClientConfig(server=self.options.url, token=token))
+        elif not self._config_token_valid(tokens):
             token, _ = await tokens.issue(None, "admin (written by cnai up)")
             write_config(self.config_path, ClientConfig(server=self.options.url, token=token))
             log.info("wrote admin credentials to %s", self.config_path)
@@ -243,6 +371,45 @@ class Platform:
                         name=cfg.name,
                     ),
                 )
+
+    async def _cluster_admin_token(
+        self, service: ResourceService, tokens: TokenAuthority, cluster: ClusterOptions
+    ) -> str:
+        """The admin token every replica accepts, kept in a Secret of the operator's
+        namespace: read it if it is there and valid, else issue one and store it."""
+        from cnai.runtimes.kubernetes.operator import ADMIN_SECRET, ADMIN_SECRET_KEY
+
+        for _ in range(3):
+            try:
+                secret = await service.get("secrets", cluster.namespace, ADMIN_SECRET)
+            except NotFound:
+                secret = None
+            if secret is not None:
+                encoded = (secret.get("data") or {}).get(ADMIN_SECRET_KEY, "")
+                token = base64.b64decode(encoded).decode() if encoded else ""
+                await tokens.load()  # another replica may have issued it since we loaded
+                with contextlib.suppress(Exception):
+                    if tokens.verify(f"Bearer {token}").is_admin:
+                        return token
+            token, record = await tokens.issue(None, "admin (kept in Secret cnai-admin-token)")
+            meta: dict[str, str] = {"name": ADMIN_SECRET, "namespace": cluster.namespace}
+            body: Obj = {
+                "apiVersion": "cnai.io/v1alpha1",
+                "kind": "Secret",
+                "metadata": meta,
+                "data": {ADMIN_SECRET_KEY: base64.b64encode(token.encode()).decode()},
+            }
+            try:
+                if secret is None:
+                    await service.create("secrets", body)
+                else:
+                    meta["resourceVersion"] = secret["metadata"]["resourceVersion"]
+                    await service.update("secrets", body, cluster.namespace, ADMIN_SECRET)
+                log.info("stored the admin token in Secret %s/%s", cluster.namespace, ADMIN_SECRET)
+                return token
+            except (AlreadyExists, Conflict):
+                await tokens.revoke(record.id)  # another replica won; use its token
+        raise PlatformError(f"cannot settle Secret {cluster.namespace}/{ADMIN_SECRET}")
 
     def _config_token_valid(self, tokens: TokenAuthority) -> bool:
         try:
@@ -261,20 +428,16 @@ class Platform:
         self.home.mkdir(parents=True, exist_ok=True)
         os.chmod(self.home, 0o700)
         sock = bind(self.options.host, self.options.port)
-        store = SQLiteStore(
-            self.home / "state.db",
-            durability=self.options.durability,
-            watch_history=self.options.watch_history,
-        )
+        store, runtime, service = self._open_engines()
         self.store = store
         tokens = TokenAuthority(store)
         await self._bootstrap(store, tokens)
-        service = ResourceService(self.registry, store)
-        runtime = LocalRuntime(self.home / "pods")
         # Routes first: capabilities open what they share with their controllers there.
         extensions: list[RouteContext] = []
         services: dict[str, Any] = {}
         metrics = metrics_registry(services)  # Prometheus: shared, served on /metrics
+        if self.options.cluster is not None and self.options.cluster.admission == "kueue":
+            services[HANDOFF_SERVICE] = "kueue"  # Kueue owns queues and quota
 
         def extra_routes(api: ApiServer) -> list[BaseRoute]:
             ctx = RouteContext(api, self.home, services=services)
@@ -311,7 +474,10 @@ class Platform:
         async def before_shutdown() -> None:
             # Controllers first (they write through the store), then the watch streams.
             await background.stop()
-            store.broadcaster.close_all()
+            if isinstance(store, SQLiteStore):
+                store.broadcaster.close_all()
+            elif self.options.cluster is not None:
+                await cast("KubernetesStore", store).end_watches()
 
         self.server = _Server(config, before_shutdown=before_shutdown)
         api.ready = True
@@ -330,12 +496,71 @@ class Platform:
             with contextlib.suppress(FileNotFoundError):
                 self.state_path.unlink()
             sock.close()
+        if self.leader_failure:
+            raise PlatformError(f"{self.leader_failure}; restart it to rejoin")
+
+    def _open_engines(self) -> tuple[Store, Runtime, ResourceService]:
+        """The store and runtime: SQLite and local processes, or in operator mode the
+        Kubernetes API and Kubernetes Pods."""
+        cluster = self.options.cluster
+        if cluster is None:
+            sqlite = SQLiteStore(
+                self.home / "state.db",
+                durability=self.options.durability,
+                watch_history=self.options.watch_history,
+            )
+            local = LocalRuntime(self.home / "pods")
+            return sqlite, local, ResourceService(self.registry, sqlite)
+        from cnai.runtimes.kubernetes import operator
+
+        try:
+            api = operator.connect(cluster)
+        except Exception as exc:  # a missing kubeconfig, a context that is not there
+            raise PlatformError(f"cannot connect to Kubernetes: {exc}") from None
+        store = operator.open_store(api, self.registry)
+        service = ResourceService(self.registry, store)
+        runtime = operator.open_runtime(api, cluster, flavor_labels_from(service))
+        return store, runtime, service
 
     async def _start_background(
         self,
-        store: SQLiteStore,
+        store: Store,
         service: ResourceService,
-        runtime: LocalRuntime,
+        runtime: Runtime,
+        tokens: TokenAuthority,
+        services: dict[str, Any],
+    ) -> _Background | _Elected:
+        """The controllers, on this process; in operator mode, on whichever replica
+        holds the Lease (this one may take over later)."""
+        cluster = self.options.cluster
+        if cluster is None:
+            return await self._start_controllers(store, service, runtime, tokens, services)
+        from cnai.runtimes.kubernetes import operator
+
+        def start() -> Awaitable[_Background]:
+            return self._start_controllers(store, service, runtime, tokens, services)
+
+        def lost(reason: str) -> None:
+            self.leader_failure = reason
+            if self.server is not None:
+                self.server.should_exit = True
+
+        # Every replica, leader or not, verifies the tokens any replica issued.
+        follower = asyncio.create_task(_follow_tokens(store, tokens), name="token-follower")
+        api = operator.connect(cluster)  # its own connection: renewals never queue behind watches
+
+        async def close() -> None:
+            follower.cancel()
+            await asyncio.gather(follower, return_exceptions=True)
+            await api.close()
+
+        return _Elected(operator.elector(api, cluster), start, lost, close)
+
+    async def _start_controllers(
+        self,
+        store: Store,
+        service: ResourceService,
+        runtime: Runtime,
         tokens: TokenAuthority,
         services: dict[str, Any],
     ) -> _Background:
@@ -361,14 +586,19 @@ class Platform:
         manager.add(token_secret_controller(tokens)(ctx))
         for factory in self.controller_factories:
             manager.add(factory(ctx))
-        gc = GarbageCollector(self.registry, store, clock)
+        # In a cluster Kubernetes' own garbage collector follows the owner references.
+        in_cluster = self.options.cluster is not None
+        gc = None if in_cluster else GarbageCollector(self.registry, store, clock)
         finalizer = NamespaceFinalizer(self.registry, store)
         background = _Background(manager, gc, finalizer)
         await manager.start()
-        background.tasks = [
-            asyncio.create_task(gc.run(), name="garbage-collector"),
-            asyncio.create_task(finalizer.run(), name="namespace-finalizer"),
-        ]
+        background.tasks = [asyncio.create_task(finalizer.run(), name="namespace-finalizer")]
+        if gc is not None:
+            background.tasks.append(asyncio.create_task(gc.run(), name="garbage-collector"))
+        if in_cluster:  # nodes come and go: the cluster's capacity is refreshed
+            background.tasks.append(
+                asyncio.create_task(_refresh_node(service, runtime), name="node-refresh")
+            )
         return background
 
     async def _when_started(self, on_ready: Callable[[], None] | None) -> None:

@@ -16,8 +16,9 @@ sends DELETED), list pagination.
 
 All state lives on the server's event loop; methods a test calls from its own thread
 (:meth:`KubeApiServer.compact`, :meth:`send_bookmarks`, :meth:`end_watches`,
-:meth:`get_object`) hop onto that loop. Routes added with ``extra_routes`` run on the
-loop and reach the server as ``request.app.state.kube``.
+:meth:`get_object`, :meth:`list_objects`, :meth:`create_object`, :meth:`write_status`)
+hop onto that loop. Routes added with ``extra_routes`` run on the loop and reach the
+server as ``request.app.state.kube``.
 """
 
 from __future__ import annotations
@@ -52,7 +53,14 @@ T = TypeVar("T")
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
 _PROPAGATION_FINALIZER = {"Foreground": FOREGROUND, "Orphan": ORPHAN, "Background": None}
-_SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "generation")
+# Kept from the stored object on every update, as the apiserver does.
+_SERVER_META = (
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+)
 
 
 class StatusError(Exception):
@@ -285,6 +293,44 @@ class KubeApiServer:
     def get_object(self, res: ApiResource, namespace: str | None, name: str) -> Obj | None:
         """A copy of a stored object, or None."""
         return self.call(lambda: copy.deepcopy(self.lookup(res, namespace, name)))
+
+    def list_objects(self, res: ApiResource, namespace: str | None = None) -> list[Obj]:
+        """Copies of the stored objects of ``res`` (in ``namespace``, if given), by name."""
+
+        def run() -> list[Obj]:
+            return [
+                copy.deepcopy(obj)
+                for (r, ns, _), obj in sorted(self._objects.items(), key=lambda kv: kv[0][1:])
+                if r == res and namespace in (None, ns)
+            ]
+
+        return self.call(run)
+
+    def create_object(self, res: ApiResource, obj: Obj) -> Obj:
+        """Create ``obj`` as a client would, then write its status, if it has one, as the
+        object's own controller would (a kubelet, a node agent); return a copy."""
+
+        def run() -> Obj:
+            ns = obj["metadata"].get("namespace") if res.namespaced else None
+            created = self._create(_Target(res, ns, None, None), copy.deepcopy(obj))
+            if res.has_status and "status" in obj:
+                name = created["metadata"]["name"]
+                target = _Target(res, ns, name, "status")
+                created = self._update(target, {**created, "status": obj["status"]})
+            return copy.deepcopy(created)
+
+        return self.call(run)
+
+    def write_status(self, res: ApiResource, namespace: str | None, name: str, status: Obj) -> Obj:
+        """Replace an object's status as its controller would (a kubelet moving a Pod to
+        Succeeded); watches see the change. Returns a copy."""
+
+        def run() -> Obj:
+            target = _Target(res, namespace, name, "status" if res.has_status else None)
+            current = self._get(target)
+            return copy.deepcopy(self._update(target, {**current, "status": status}))
+
+        return self.call(run)
 
     # -- state, on the loop --------------------------------------------------------------------
 

@@ -24,6 +24,9 @@ Replicas = Annotated[int, typer.Option(min=1, help="Operator replicas (one leads
 Admission = Annotated[
     str, typer.Option(help="Who admits gangs: cnai, kueue or volcano (where installed).")
 ]
+Queue = Annotated[
+    str, typer.Option(help="Kueue's LocalQueue (with --admission kueue) or Volcano's Queue.")
+]
 SharedGpu = Annotated[
     str,
     typer.Option(
@@ -38,7 +41,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _options(
-    namespace: str, image: str | None, replicas: int, admission: str, shared_gpu: str
+    namespace: str, image: str | None, replicas: int, admission: str, queue: str, shared_gpu: str
 ) -> InstallOptions:
     from cnai.core.meta import dns1123_label_error
     from cnai.runtimes.kubernetes.manifests import DEFAULT_IMAGE, InstallOptions
@@ -51,10 +54,12 @@ def _options(
             image=image or DEFAULT_IMAGE,
             replicas=replicas,
             admission=admission,
+            queue=queue,
             shared_gpu_resource=shared_gpu,
         )
-    except ValueError as exc:
-        raise fail(f"--{str(exc).split()[0].replace('_', '-')}: {exc}") from None
+    except ValueError as exc:  # "field: rule"
+        field, _, rule = str(exc).partition(": ")
+        raise fail(f"--{field.replace('_', '-')}: {rule}") from None
 
 
 def _objects(options: InstallOptions) -> list[Any]:
@@ -70,13 +75,14 @@ def manifests(
     image: Image = None,
     replicas: Replicas = 1,
     admission: Admission = "cnai",
+    queue: Queue = "",
     shared_gpu_resource: SharedGpu = "",
     crds_only: Annotated[bool, typer.Option("--crds-only", help="Only the CRDs.")] = False,
 ) -> None:
     """Print the CRDs, RBAC and operator Deployment as one YAML stream."""
     from cnai.core.manifests import dump_yaml
 
-    objects = _objects(_options(namespace, image, replicas, admission, shared_gpu_resource))
+    objects = _objects(_options(namespace, image, replicas, admission, queue, shared_gpu_resource))
     if crds_only:
         objects = [o for o in objects if o["kind"] == "CustomResourceDefinition"]
     typer.echo("---\n".join(dump_yaml(o) for o in objects), nl=False)
@@ -92,6 +98,7 @@ def install(
     image: Image = None,
     replicas: Replicas = 1,
     admission: Admission = "cnai",
+    queue: Queue = "",
     shared_gpu_resource: SharedGpu = "",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Ask the API server to check, not persist.")
@@ -100,7 +107,7 @@ def install(
     """Apply the manifests to the cluster (server-side apply: re-run it to upgrade)."""
     from cnai.runtimes.kubernetes.install import InstallError, apply, load_client
 
-    objects = _objects(_options(namespace, image, replicas, admission, shared_gpu_resource))
+    objects = _objects(_options(namespace, image, replicas, admission, queue, shared_gpu_resource))
     suffix = " (server dry run)" if dry_run else ""
     try:
         client = load_client(str(kubeconfig) if kubeconfig else None, context)

@@ -20,6 +20,7 @@ from cnai.version import __version__
 
 if TYPE_CHECKING:
     from cnai.platform import PlatformOptions
+    from cnai.runtimes.kubernetes.operator import ClusterOptions
 
 READY_TIMEOUT_S = 60.0
 WATCH_HISTORY = 50_000  # keep in sync with cnai.platform.DEFAULT_WATCH_HISTORY
@@ -96,6 +97,26 @@ def up(
             help="Changes kept for watches to resume from; older resourceVersions get 410 Gone.",
         ),
     ] = WATCH_HISTORY,
+    store: Annotated[
+        str,
+        typer.Option(help="sqlite (this machine) or kubernetes (operator mode: CRs in a cluster)."),
+    ] = "sqlite",
+    runtime: Annotated[
+        str, typer.Option(help="local (processes here) or kubernetes (Pods in the cluster).")
+    ] = "local",
+    kubeconfig: Annotated[
+        str | None, typer.Option(help="kubeconfig file (default: in-cluster, or $KUBECONFIG).")
+    ] = None,
+    context: Annotated[str | None, typer.Option(help="kubeconfig context.")] = None,
+    admission: Annotated[
+        str, typer.Option(help="Who admits gangs in a cluster: cnai, kueue or volcano.")
+    ] = "cnai",
+    queue: Annotated[
+        str, typer.Option(help="Kueue's LocalQueue (--admission kueue) or Volcano's Queue.")
+    ] = "",
+    shared_gpu_resource: Annotated[
+        str, typer.Option(help="The cluster's shared-GPU resource for fractional GPU requests.")
+    ] = "",
 ) -> None:
     """Run the platform in the foreground until Ctrl-C (or in the background with --detach)."""
     home = cnai_home()
@@ -118,11 +139,44 @@ def up(
     options = PlatformOptions(
         home=home, host=host, port=port, durability=durability, watch_history=watch_history
     )
+    if (store, runtime) == ("kubernetes", "kubernetes"):
+        if detach or quickstart:
+            raise fail(
+                "--store kubernetes: runs in the foreground, without --detach or --quickstart"
+            )
+        options.cluster = _cluster_options(
+            kubeconfig, context, admission, queue, shared_gpu_resource
+        )
+    elif (store, runtime) != ("sqlite", "local"):
+        raise fail(
+            "--store and --runtime: use sqlite with local (this machine) or kubernetes with "
+            "kubernetes (operator mode); mixing them is not supported"
+        )
     quick = quickstart_dir if quickstart else None
     if detach:
         _up_detached(options, quick)
     else:
         _up_foreground(options, quick)
+
+
+def _cluster_options(
+    kubeconfig: str | None, context: str | None, admission: str, queue: str, shared_gpu: str
+) -> ClusterOptions:
+    from cnai.runtimes.kubernetes.manifests import InstallOptions
+    from cnai.runtimes.kubernetes.operator import ClusterOptions
+
+    try:  # the same rules as `cnai k8s install`
+        InstallOptions(admission=admission, queue=queue)
+    except ValueError as exc:
+        field, _, rule = str(exc).partition(": ")
+        raise fail(f"--{field}: {rule}") from None
+    return ClusterOptions.from_environment(
+        kubeconfig=kubeconfig,
+        context=context,
+        admission=admission,
+        queue=queue,
+        shared_gpu_resource=shared_gpu,
+    )
 
 
 def _dashboard_line(options: PlatformOptions) -> str:

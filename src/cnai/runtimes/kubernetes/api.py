@@ -194,6 +194,7 @@ class KubeApi:
             verify.load_cert_chain(cert[0], cert[1])
         self.base_url = base_url.rstrip("/")
         self._authorization = authorization
+        self._watches: set[httpx.Response] = set()  # open watch responses, for end_watches()
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             headers={"Accept": "application/json", **(headers or {})},
@@ -283,6 +284,13 @@ class KubeApi:
         """Close every connection; open streams fail on their next read."""
         await self._client.aclose()
 
+    async def end_watches(self) -> None:
+        """End every open watch now (its reader fails with Unreachable at once) and leave
+        every other request be: what a server that is shutting down does first, so that
+        its clients' watches need not run into its shutdown timeout."""
+        for resp in list(self._watches):
+            await resp.aclose()
+
     # -- requests -----------------------------------------------------------------------
 
     def _headers(self, content_type: str | None = None) -> dict[str, str]:
@@ -293,7 +301,7 @@ class KubeApi:
             headers["Content-Type"] = content_type
         return headers
 
-    def _unreachable(self, method: str, path: str, exc: httpx.HTTPError) -> Unreachable:
+    def _unreachable(self, method: str, path: str, exc: Exception) -> Unreachable:
         detail = str(exc) or type(exc).__name__
         return Unreachable(f"Kubernetes API server at {self.base_url}: {method} {path}: {detail}")
 
@@ -378,9 +386,14 @@ class KubeApi:
                     body = _decode(await resp.aread())
                     raise error_from_status(resp.status_code, body, f"GET {path}")
                 chunks = resp.aiter_lines() if lines else resp.aiter_bytes()
-                async for chunk in chunks:
-                    yield chunk
-        except httpx.HTTPError as exc:
+                if lines:  # a watch (stream_lines); log streams are not ended early
+                    self._watches.add(resp)
+                try:
+                    async for chunk in chunks:
+                        yield chunk
+                finally:
+                    self._watches.discard(resp)
+        except (httpx.HTTPError, httpx.StreamClosed) as exc:  # closed: end_watches()
             raise self._unreachable("GET", path, exc) from exc
 
     # -- typed conveniences ---------------------------------------------------------------

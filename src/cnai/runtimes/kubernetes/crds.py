@@ -100,6 +100,61 @@ def crds(registry: Registry) -> list[dict[str, Any]]:
     return [crd_for(info) for info in crd_kinds(registry)]
 
 
+def token_crd() -> dict[str, Any]:
+    """The CRD of the API-token records (``cnai.core.auth``): digests and scopes, never a
+    token. Internal: the resource API never serves them, and no aggregated role grants
+    them."""
+    text = {"type": "string"}
+    schema = {
+        "type": "object",
+        "properties": {
+            "apiVersion": text,
+            "kind": text,
+            "metadata": {"type": "object"},
+            "digest": {**text, "description": "SHA-256 of the token's secret part."},
+            "namespace": {**text, "nullable": True, "description": "Scope; null: admin."},
+            "description": text,
+            "created": text,
+            "secret": {
+                "type": "object",
+                "description": "The token Secret it was issued into, if any.",
+                "properties": {"namespace": text, "name": text, "uid": text},
+            },
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"tokens.{API_GROUP}",
+            "labels": {"app.kubernetes.io/part-of": "cnai"},
+        },
+        "spec": {
+            "group": API_GROUP,
+            "scope": "Cluster",
+            "names": {
+                "plural": "tokens",
+                "singular": "token",
+                "kind": "Token",
+                "listKind": "TokenList",
+            },
+            "versions": [
+                {
+                    "name": API_VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
+                    "additionalPrinterColumns": [
+                        {"name": "Namespace", "type": "string", "jsonPath": ".namespace"},
+                        {"name": "Description", "type": "string", "jsonPath": ".description"},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                    ],
+                }
+            ],
+        },
+    }
+
+
 def printer_columns(info: KindInfo) -> list[dict[str, Any]]:
     """`cnai get`'s columns for kubectl: the kind's columns, wide ones at priority 1, then
     AGE (which kubectl leaves out once a CRD names its own columns)."""

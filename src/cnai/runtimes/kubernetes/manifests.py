@@ -20,7 +20,7 @@ from typing import Any
 
 from cnai.core.config import DEFAULT_PORT
 from cnai.core.registry import Registry
-from cnai.runtimes.kubernetes.crds import crd_kinds, crds
+from cnai.runtimes.kubernetes.crds import crd_kinds, crds, token_crd
 from cnai.version import API_GROUP, __version__
 
 DEFAULT_NAMESPACE = "cnai-system"
@@ -40,6 +40,8 @@ class InstallOptions:
     replicas: int = 1
     # Who admits gangs: cnai's scheduler, or Kueue / Volcano where the cluster runs them.
     admission: str = "cnai"
+    # Kueue's LocalQueue (admission kueue) or Volcano's Queue (admission volcano).
+    queue: str = ""
     # The extended resource a fractional GPU request becomes (e.g. HAMi's
     # nvidia.com/gpumem-percentage); empty: fractional GPUs are refused with a reason.
     shared_gpu_resource: str = ""
@@ -47,9 +49,11 @@ class InstallOptions:
 
     def __post_init__(self) -> None:
         if self.admission not in ADMISSIONS:
-            raise ValueError(f"admission must be one of {', '.join(ADMISSIONS)}")
+            raise ValueError(f"admission: must be one of {', '.join(ADMISSIONS)}")
+        if self.admission == "kueue" and not self.queue:
+            raise ValueError("queue: admission kueue needs the name of Kueue's LocalQueue")
         if self.replicas < 1:
-            raise ValueError("replicas must be at least 1")
+            raise ValueError("replicas: must be at least 1")
 
 
 def _meta(name: str, namespace: str | None = None, **labels: str) -> dict[str, Any]:
@@ -69,7 +73,7 @@ READ = ["get", "list", "watch"]
 
 def operator_rules(registry: Registry, admission: str = "cnai") -> list[dict[str, Any]]:
     """What the operator may do, resource by resource."""
-    plurals = sorted(info.plural for info in crd_kinds(registry))
+    plurals = sorted([*(info.plural for info in crd_kinds(registry)), "tokens"])
     rules = [
         _rule([API_GROUP], plurals, ALL),
         _rule([API_GROUP], [f"{p}/status" for p in plurals], ["get", "update", "patch"]),
@@ -113,6 +117,8 @@ def operator_deployment(options: InstallOptions) -> dict[str, Any]:
         f"--port={DEFAULT_PORT}",
         f"--admission={options.admission}",
     ]
+    if options.queue:
+        args.append(f"--queue={options.queue}")
     if options.shared_gpu_resource:
         args.append(f"--shared-gpu-resource={options.shared_gpu_resource}")
 
@@ -130,6 +136,8 @@ def operator_deployment(options: InstallOptions) -> dict[str, Any]:
             field_env("POD_NAME", "metadata.name"),
             field_env("POD_NAMESPACE", "metadata.namespace"),
             {"name": "CNAI_HOME", "value": "/var/lib/cnai"},
+            # Pods that name no image (the model server's, the quickstart's) run this one.
+            {"name": "CNAI_DEFAULT_IMAGE", "value": options.image},
         ],
         "ports": [{"name": "http", "containerPort": DEFAULT_PORT, "protocol": "TCP"}],
         "readinessProbe": probe,
@@ -184,6 +192,7 @@ def install_manifests(registry: Registry, options: InstallOptions | None = None)
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(ns)},
         *crds(registry),
+        token_crd(),
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NAME, ns)},
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",

@@ -38,13 +38,18 @@ from cnai.core.selectors import FieldSelector, LabelSelector, Requirement
 from cnai.core.store import strategy
 from cnai.core.store.protocol import Obj, ObjectList, WatchEvent, WatchEventType
 from cnai.runtimes.kubernetes.api import ApiResource, KubeApi, error_from_status
+from cnai.runtimes.kubernetes.crds import CORE_KINDS
 from cnai.version import API_GROUP, API_VERSION, GROUP_VERSION
 
 log = logging.getLogger(__name__)
 
-# cnai kinds stored as Kubernetes' own core/v1 objects. Keep in sync with
-# crds.CORE_KINDS (no CRD is generated for these).
-CORE_PLURALS = frozenset({"namespaces", "secrets", "events"})
+# cnai kinds stored as Kubernetes' own core/v1 objects (no CRD is generated for these).
+CORE_PLURALS = frozenset(CORE_KINDS)
+# Metadata Kubernetes writes that cnai's ObjectMeta has no field for (it refuses unknown
+# fields): server-side apply's bookkeeping, and the grace period the apiserver sets (0)
+# on every object deleted while it has finalizers. Nothing in cnai reads them, and an
+# update that omits them leaves the server's values as they were.
+_KUBE_ONLY_META = frozenset({"managedFields", "deletionGracePeriodSeconds"})
 # The server ends each watch after this long, and the store re-watches from the last
 # version it saw: a half-dead connection cannot hold a watch forever.
 WATCH_TIMEOUT_S = 300
@@ -103,6 +108,7 @@ class KubernetesStore:
         self.resources = dict(resources)
         self.watch_timeout = watch_timeout
         self._closed = False
+        self._watches_ended = False
 
     def _resource(self, plural: str) -> ApiResource:
         res = self.resources.get(plural)
@@ -124,6 +130,8 @@ class KubernetesStore:
         out = dict(obj)
         out["apiVersion"] = res.api_version
         out["kind"] = res.kind
+        if res.plural == "namespaces":
+            out.pop("spec", None)  # cnai's is empty; Kubernetes keeps its own finalizers there
         return out
 
     @staticmethod
@@ -132,11 +140,13 @@ class KubernetesStore:
         # List items of built-in kinds come without apiVersion and kind.
         out["apiVersion"] = GROUP_VERSION
         out.setdefault("kind", res.kind)
+        if res.plural == "namespaces":
+            # spec.finalizers ("kubernetes") is the namespace controller's business; cnai's
+            # Namespace has no spec, and its own finalizer works through metadata.
+            out.pop("spec", None)
         meta = out.get("metadata")
-        if isinstance(meta, dict) and "managedFields" in meta:
-            # Server-side apply bookkeeping: large, and nothing in cnai reads it. An update
-            # that omits it leaves the server's copy as it was.
-            out["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
+        if isinstance(meta, dict) and not _KUBE_ONLY_META.isdisjoint(meta):
+            out["metadata"] = {k: v for k, v in meta.items() if k not in _KUBE_ONLY_META}
         return out
 
     # -- Store protocol -----------------------------------------------------------------------
@@ -254,7 +264,7 @@ class KubernetesStore:
         }
         if label_selector:
             params["labelSelector"] = label_selector_text(label_selector)
-        while not self._closed:
+        while not (self._closed or self._watches_ended):
             events = self.api.watch(
                 res,
                 namespace,
@@ -270,8 +280,8 @@ class KubernetesStore:
                         if self._wanted(ev, field_selector):
                             yield ev
             except ApiError:
-                if self._closed:
-                    return  # the connection was closed under the stream by close()
+                if self._closed or self._watches_ended:
+                    return  # the stream was closed under it by close() or end_watches()
                 raise
             log.debug("watch of %s ended by the server at %s; watching again", resource, rv)
 
@@ -298,6 +308,13 @@ class KubernetesStore:
         if ev_type is not WatchEventType.BOOKMARK:
             obj = self._from_kube(res, obj)
         return WatchEvent(ev_type, obj, resource, _rv_int(obj))
+
+    async def end_watches(self) -> None:
+        """End every open watch (and any started later) as :meth:`close` does, while other
+        requests go on: the API server's first step when it shuts down (the SQLite store's
+        ``broadcaster.close_all``), so its clients' watches end cleanly and at once."""
+        self._watches_ended = True
+        await self.api.end_watches()
 
     async def close(self) -> None:
         self._closed = True

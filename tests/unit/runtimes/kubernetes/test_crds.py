@@ -186,7 +186,9 @@ def test_conversion_rules_on_a_sample_model() -> None:
 def test_install_manifests_are_valid_kubernetes_objects(registry: Registry) -> None:
     for options in (
         InstallOptions(),
-        InstallOptions(admission="kueue", replicas=2, shared_gpu_resource="nvidia.com/gpumem"),
+        InstallOptions(
+            admission="kueue", queue="team-a", replicas=2, shared_gpu_resource="nvidia.com/gpumem"
+        ),
         InstallOptions(admission="volcano", namespace="ml-platform", image="reg.local/cnai:dev"),
     ):
         objects = install_manifests(registry, options)
@@ -203,13 +205,20 @@ def test_install_manifests_are_valid_kubernetes_objects(registry: Registry) -> N
         assert f"--admission={options.admission}" in container["args"]
         assert "--store=kubernetes" in container["args"]
         assert deployment["metadata"]["namespace"] == options.namespace
+        # Pods that name no image run the operator's: the quickstart's manifests run as-is.
+        assert {"name": "CNAI_DEFAULT_IMAGE", "value": options.image} in container["env"]
+        assert (f"--queue={options.queue}" in container["args"]) == bool(options.queue)
+        tokens = next(o for o in objects if o["metadata"]["name"] == "tokens.cnai.io")
+        assert tokens["spec"]["scope"] == "Cluster"
+        assert structural_errors(_schema(tokens)) == []
 
 
 def test_the_operator_may_touch_every_cnai_kind_and_only_the_integrations_chosen(
     registry: Registry,
 ) -> None:
     def rules(admission: str) -> list[dict[str, Any]]:
-        objects = install_manifests(registry, InstallOptions(admission=admission))
+        queue = "team-a" if admission == "kueue" else ""
+        objects = install_manifests(registry, InstallOptions(admission=admission, queue=queue))
         role = next(
             o
             for o in objects
@@ -231,6 +240,14 @@ def test_the_operator_may_touch_every_cnai_kind_and_only_the_integrations_chosen
         assert allowed(cnai, "cnai.io", info.plural, "watch")
         assert allowed(cnai, "cnai.io", f"{info.plural}/status", "update")
     assert allowed(cnai, "coordination.k8s.io", "leases", "update")
+    assert allowed(cnai, "cnai.io", "tokens", "create")
+    aggregated = [
+        o for o in install_manifests(registry) if o["metadata"]["name"].startswith("cnai-aggregate")
+    ]
+    assert len(aggregated) == 2
+    for role in aggregated:  # editors and viewers get the kinds, never the token records
+        assert not allowed(role["rules"], "cnai.io", "tokens", "get")
+        assert allowed(role["rules"], "cnai.io", "trainjobs", "get")
     assert allowed(cnai, "", "pods/log", "get")
     assert not allowed(cnai, "", "nodes", "update")
     assert not allowed(cnai, "batch", "jobs", "create")
@@ -261,6 +278,9 @@ def test_cnai_k8s_manifests_refuses_bad_options_naming_them() -> None:
     assert result.exit_code == 1
     assert "--admission" in result.output
     assert "kueue" in result.output
+    result = CliRunner().invoke(app, ["k8s", "manifests", "--admission", "kueue"])
+    assert result.exit_code == 1
+    assert "--queue: admission kueue needs" in result.output
     result = CliRunner().invoke(app, ["k8s", "manifests", "-n", "Not_A_Name"])
     assert result.exit_code == 1
     assert "--namespace" in result.output

@@ -16,6 +16,7 @@ from kubeapi import KubeApiServer
 
 from cnai.core.errors import AlreadyExists, Conflict, Gone, MethodNotAllowed, NotFound
 from cnai.core.kernel import register_kernel
+from cnai.core.meta import ObjectMeta
 from cnai.core.registry import Registry
 from cnai.core.selectors import FieldSelector, LabelSelector
 from cnai.core.store.protocol import FOREGROUND_FINALIZER, Obj, WatchEvent, WatchEventType
@@ -236,6 +237,28 @@ async def test_finalizers_hold_a_deleted_object_until_the_last_is_removed(
         await store.get("pods", "default", "p")
 
 
+async def test_the_grace_period_of_a_deleted_object_is_left_out(
+    server: KubeApiServer, store: KubernetesStore
+) -> None:
+    # Kubernetes sets it (0) on an object deleted while it has finalizers; cnai's
+    # ObjectMeta refuses unknown fields, so every read leaves it out.
+    pod = make("Pod", "p", spec={})
+    pod["metadata"]["finalizers"] = ["cnai.io/a"]
+    await store.create("pods", pod)
+    marked = await store.delete("pods", "default", "p")
+    current = await store.get("pods", "default", "p")
+    (listed,) = (await store.list("pods", "default")).items
+    for obj in (marked, current, listed):
+        assert obj["metadata"]["deletionTimestamp"]
+        ObjectMeta.model_validate(obj["metadata"])
+    current["metadata"]["labels"] = {"a": "b"}
+    updated = await store.update("pods", current)
+    ObjectMeta.model_validate(updated["metadata"])
+    kept = server.get_object(PODS, "default", "p")
+    assert kept is not None
+    assert kept["metadata"]["deletionGracePeriodSeconds"] == 0  # the server keeps its own
+
+
 async def test_foreground_delete_marks_the_object_with_the_gc_finalizer(
     store: KubernetesStore,
 ) -> None:
@@ -438,3 +461,28 @@ async def test_close_ends_open_watches(server: KubeApiServer, store: KubernetesS
                 await anyio.sleep(0.01)
             await store.close()
             await ended.wait()
+
+
+async def test_end_watches_ends_them_and_later_ones_while_other_requests_go_on(
+    server: KubeApiServer, store: KubernetesStore
+) -> None:
+    start = (await store.list("pods")).resource_version
+    watch = store.watch("pods", resource_version=start)
+    ended = anyio.Event()
+
+    async def drain() -> None:
+        async for _ in watch:
+            pass
+        ended.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(drain)
+        with anyio.fail_after(5):
+            while server.watch_count() == 0:
+                await anyio.sleep(0.01)
+            await store.end_watches()
+            await ended.wait()
+    with anyio.fail_after(5):
+        assert [e async for e in store.watch("pods", resource_version=start)] == []
+    await store.create("pods", make("Pod", "p", spec={}))
+    assert (await store.get("pods", "default", "p"))["spec"] == {}
