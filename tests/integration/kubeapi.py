@@ -5,12 +5,12 @@ HTTP on a loopback port: generic resources under ``/api/v1`` and
 ``/apis/{group}/{version}``, namespaced or cluster-scoped, with or without a status
 subresource; one global resourceVersion counter; optimistic concurrency; generation;
 finalizers, deletionTimestamp and the garbage collector's propagation finalizers;
-merge-patch; watches with bookmarks, ``timeoutSeconds`` and a bounded history that
+merge-patch and a simplified server-side apply; watches with bookmarks, ``timeoutSeconds`` and a bounded history that
 answers a too-old version with a 410 ``ERROR`` event; errors as ``Status`` bodies.
 
 Not modelled (the real apiserver does them; cnai's tests do not need them here): the
 garbage collector and namespace controller, admission, defaulting and schemas,
-server-side apply, ``generateName``, namespace existence checks, label-selector
+``generateName``, namespace existence checks, label-selector
 transitions in watches (an object leaving a selector sends nothing; the real server
 sends DELETED), list pagination.
 
@@ -569,12 +569,32 @@ class KubeApiServer:
 
     def _patch(self, t: _Target, request: Request, patch: Obj) -> Obj:
         ctype = request.headers.get("content-type", "").split(";")[0].strip()
+        if ctype == "application/apply-patch+yaml":
+            return self._apply(t, request, patch)
         if ctype != "application/merge-patch+json":
             raise StatusError(
                 415, "UnsupportedMediaType", f"the media type {ctype!r} is not supported"
             )
         merged = merge_patch(self._get(t), patch)
         return self._update(t, merged)
+
+    def _apply(self, t: _Target, request: Request, patch: Obj) -> Obj:
+        """Server-side apply, simplified: create the object, or merge the applied fields
+        into it (managed fields are not tracked, so a field dropped from the applied
+        configuration is not removed). ``dryRun=All`` answers without storing."""
+        assert t.name is not None
+        if not request.query_params.get("fieldManager"):
+            raise _invalid(
+                t.res, t.name, "fieldManager", "Required value: is required for apply patch"
+            )
+        if patch.get("metadata", {}).get("name", t.name) != t.name:
+            raise StatusError(400, "BadRequest", "the name in the body does not match the URL")
+        old = self.lookup(t.res, t.namespace, t.name)
+        if request.query_params.get("dryRun") == "All":
+            return merge_patch(copy.deepcopy(old), patch) if old else copy.deepcopy(patch)
+        if old is None:
+            return self._create(_Target(t.res, t.namespace, None, None), copy.deepcopy(patch))
+        return self._update(t, merge_patch(copy.deepcopy(old), patch))
 
     def _delete(self, request: Request, t: _Target, options: Obj) -> Response:
         res = t.res
