@@ -5,8 +5,9 @@ HTTP on a loopback port: generic resources under ``/api/v1`` and
 ``/apis/{group}/{version}``, namespaced or cluster-scoped, with or without a status
 subresource; one global resourceVersion counter; optimistic concurrency; generation;
 finalizers, deletionTimestamp and the garbage collector's propagation finalizers;
-merge-patch and a simplified server-side apply; watches with bookmarks, ``timeoutSeconds`` and a bounded history that
-answers a too-old version with a 410 ``ERROR`` event; errors as ``Status`` bodies.
+merge-patch and a simplified server-side apply; watches with bookmarks,
+``timeoutSeconds`` and a bounded history that answers a too-old version with a 410
+``ERROR`` event; errors as ``Status`` bodies.
 
 Not modelled (the real apiserver does them; cnai's tests do not need them here): the
 garbage collector and namespace controller, admission, defaulting and schemas,
