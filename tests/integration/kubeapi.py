@@ -45,6 +45,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from cnai.core.errors import ApiError
+from cnai.core.patch import merge_patch as patch_merge
 from cnai.core.selectors import FieldSelector, LabelSelector
 from cnai.runtimes.kubernetes.api import ApiResource
 
@@ -119,16 +120,9 @@ def _invalid(res: ApiResource, name: str, path: str, message: str) -> StatusErro
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: objects merge key by key, null deletes, anything else replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
+    """RFC 7386 (cnai's own implementation) on a deep copy: stored objects never share
+    nested values with what a write returns."""
+    return patch_merge(copy.deepcopy(target), patch)
 
 
 @dataclass(eq=False)

@@ -27,21 +27,10 @@ import httpx
 from pydantic_core import from_json, to_json
 
 from cnai.core.errors import (
-    AlreadyExists,
     ApiError,
     BadRequest,
-    Conflict,
-    FieldError,
-    Forbidden,
-    Gone,
-    Invalid,
-    MethodNotAllowed,
-    NotFound,
-    RequestTooLarge,
     ServiceUnavailable,
-    Unauthorized,
     Unreachable,
-    UnsupportedMediaType,
 )
 
 log = logging.getLogger(__name__)
@@ -103,55 +92,23 @@ class ApiResource:
         return f"{path}/{subresource}" if subresource else path
 
 
-def _causes(details: Mapping[str, Any]) -> list[FieldError]:
-    return [
-        FieldError(str(c.get("field", "")), str(c.get("message", "")), str(c.get("reason", "")))
-        for c in details.get("causes") or ()
-        if isinstance(c, dict)
-    ]
-
-
-_BY_CODE: dict[int, type[ApiError]] = {
-    400: BadRequest,
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    405: MethodNotAllowed,
-    410: Gone,
-    413: RequestTooLarge,
-    415: UnsupportedMediaType,
-    422: Invalid,
-}
-
-
 def error_from_status(code: int, body: Any, what: str = "") -> ApiError:
     """The cnai error for a Kubernetes ``Status`` (or any error body) with HTTP ``code``.
 
-    ``what`` (e.g. ``GET /api/v1/...``) prefixes messages of server-side failures, which
-    Kubernetes words without saying which request failed.
+    Kubernetes' Status is the shape cnai's own API answers with, so the client's mapping
+    applies; on top of it, throttling, timeouts and internal errors are all "try again
+    later" to cnai, prefixed by ``what`` (``GET /api/v1/...``) since Kubernetes words them
+    without saying which request failed, and a client error cnai has no class for is a
+    BadRequest.
     """
-    status = body if isinstance(body, dict) else {}
-    message = str(status.get("message") or (body if isinstance(body, str) and body else ""))
-    message = message or f"HTTP {code}"
-    details = status.get("details")
-    details = details if isinstance(details, dict) else {}
-    reason = str(status.get("reason") or "")
-    err_cls: type[ApiError]
-    if code == 409:
-        err_cls = AlreadyExists if reason == "AlreadyExists" else Conflict
-    elif code == 429 or code >= 500:
-        # Throttling, timeouts and internal errors are all "try again later" to cnai.
-        err_cls = ServiceUnavailable
-        message = f"Kubernetes API {what}: {message} (HTTP {code})" if what else message
-    else:
-        err_cls = _BY_CODE.get(code, BadRequest if 400 <= code < 500 else ServiceUnavailable)
-    name = details.get("name")
-    err = err_cls(
-        message,
-        causes=_causes(details),
-        kind=details.get("kind"),
-        name=str(name) if name is not None else None,
-    )
+    if not isinstance(body, dict):
+        body = {"message": body if isinstance(body, str) and body else f"HTTP {code}"}
+    err = ApiError.from_status(code, body)
+    if code == 429 or code >= 500:
+        message = f"Kubernetes API {what}: {err.message} (HTTP {code})" if what else err.message
+        err = ServiceUnavailable(message, causes=err.causes, kind=err.kind, name=err.name)
+    elif type(err) is ApiError:
+        err = BadRequest(err.message, causes=err.causes, kind=err.kind, name=err.name)
     err.status_code = code
     return err
 
