@@ -102,6 +102,8 @@ def status_from(observation: Observation, current: dict[str, Any], node: str) ->
     """Pure: the pod status that an observation of its process means."""
     status = dict(current)
     status["nodeName"] = node
+    if observation.address:  # kept when a later look has none (an ended Kubernetes Pod)
+        status["podIP"] = observation.address
     if observation.started_at and not status.get("startTime"):
         status["startTime"] = observation.started_at.strftime(_TS)
     if observation.state is ProcessState.PENDING:

@@ -122,6 +122,13 @@ class PodStatus(WireModel):
     start_time: datetime | None = Field(default=None, description="When the process started.")
     finish_time: datetime | None = Field(default=None, description="When it ended.")
     node_name: str = Field(default="", description="Where it runs or ran.")
+    pod_ip: str = Field(
+        default="",
+        # Kubernetes' spelling; the camelCase generator would give podIp.
+        alias="podIP",
+        description="Where the platform reaches its process: in a cluster, the Kubernetes "
+        "Pod's IP; empty on one machine (loopback).",
+    )
     conditions: list[Condition] = Field(default_factory=list, description="Observations.")
 
 

@@ -60,6 +60,9 @@ class Observation:
     message: str = ""
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # Where the platform reaches the pod's process (its listening ports): a Kubernetes
+    # Pod's IP, say. "" means this machine, i.e. loopback, as for the local runtime.
+    address: str = ""
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ every change to it, its pods or its Workloads):
 1. resolve what a replica runs (:meth:`_template`): a ``models:/`` reference through the
    model registry (the version's artifacts, format and signature), or a path; a change
    makes a new revision (:mod:`cnai.serving.revisions`);
-2. probe each running replica's model server (``/v2/models/NAME/ready``): ready, still
-   loading, or failed to load (its message goes to status);
+2. probe each running replica's model server (``/v2/models/NAME/ready``, at its pod's
+   IP where the runtime reports one, as Kubernetes does, else on 127.0.0.1): ready,
+   still loading, or failed to load (its message goes to status);
 3. split the traffic between the latest revision and the previous ready one
    (``canaryTrafficPercent``) and ask the autoscaler (:func:`cnai.serving.autoscaler.decide`)
    how many replicas each revision with traffic needs, from the metric windows the
@@ -78,6 +79,7 @@ TICK_S = 2.0  # how often the autoscaler decides (Knative's tick)
 PROBE_TIMEOUT_S = 1.0
 RETRY_S = 5.0  # a model that cannot be resolved is looked for again this often
 PORT_ANNOTATION = "cnai.io/port"
+LOCAL_HOST = "127.0.0.1"  # where a replica listens, and is reached without a pod IP
 STILL_LOADING = "still loading"  # the model server's 503 while its model loads
 DEFAULT_QUEUE = "default"
 POD_SET = "replicas"
@@ -262,10 +264,10 @@ class InferenceServiceReconciler:
         ready: set[str] = set()
         failures: list[str] = []
         for pod in pods:
-            port = pod.metadata.annotations.get(PORT_ANNOTATION)
-            if pod.status.phase is not PodPhase.RUNNING or not port or _terminating(pod):
+            base = _replica_url(pod)
+            if pod.status.phase is not PodPhase.RUNNING or not base or _terminating(pod):
                 continue
-            url = f"http://127.0.0.1:{port}/v2/models/{isvc.metadata.name}/ready"
+            url = f"{base}/v2/models/{isvc.metadata.name}/ready"
             try:
                 answer = await self._http.get(url)
             except httpx.HTTPError:
@@ -405,7 +407,7 @@ class InferenceServiceReconciler:
             "--model", t["path"],
             "--format", t["format"],
             "--model-version", t["ref"],
-            "--host", "127.0.0.1",
+            "--host", LOCAL_HOST,
             "--port", str(port),
             "--max-batch-size", str(t["batching"]["maxBatchSize"]),
             "--max-latency-ms", str(t["batching"]["maxLatencyMs"]),
@@ -459,12 +461,13 @@ class InferenceServiceReconciler:
                 continue
             now: dict[str, Replica] = {}
             for pod in pods:
-                port = pod.metadata.annotations.get(PORT_ANNOTATION)
-                if _revision(pod) != rev.name or not port or _terminating(pod):
+                url = _replica_url(pod)
+                if _revision(pod) != rev.name or not url or _terminating(pod):
                     continue
-                replica = routed.replicas.get(pod.metadata.name) or Replica(
-                    pod.metadata.name, f"http://127.0.0.1:{port}"
-                )
+                # Kept, with its requests in flight; its URL changes when the pod's IP
+                # becomes known (a Kubernetes Pod gets one after it was first seen).
+                replica = routed.replicas.get(pod.metadata.name) or Replica(pod.metadata.name, url)
+                replica.url = url
                 replica.ready = pod.metadata.name in ready
                 now[pod.metadata.name] = replica
             routed.replicas = now
@@ -533,6 +536,16 @@ def _revision(pod: Pod) -> str:
 
 def _names(pods: list[Pod], revision: str) -> list[str]:
     return [p.metadata.name for p in pods if _revision(p) == revision]
+
+
+def _replica_url(pod: Pod) -> str:
+    """Where a replica's model server answers: its pod's IP where the runtime reports
+    one (a Kubernetes Pod), else this machine; "" before it has a port."""
+    port = pod.metadata.annotations.get(PORT_ANNOTATION)
+    if not port:
+        return ""
+    host = pod.status.pod_ip or LOCAL_HOST
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"  # IPv6
 
 
 def _terminating(pod: Pod) -> bool:

@@ -16,7 +16,8 @@ from cnai.core.errors import NotFound
 from cnai.core.events import EventRecorder
 from cnai.core.kernel import POD_FINALIZER
 from cnai.core.kinds import Namespace
-from cnai.core.kubelet import PodReconciler, fit, sweep_orphans, sync_node
+from cnai.core.kubelet import PodReconciler, fit, status_from, sweep_orphans, sync_node
+from cnai.core.pods import Pod
 from cnai.core.registry import Registry
 from cnai.core.resources import ResourceService
 from cnai.core.runtime import NodeInfo, Observation, PodLaunch, ProcessState
@@ -292,6 +293,46 @@ async def test_orphan_sweep_removes_only_runtime_state_without_a_pod(world: Worl
     world.runtime.processes["gone-uid"] = Observation(ProcessState.EXITED, exit_code=0)
     assert await sweep_orphans(world.service, world.runtime) == ["gone-uid"]
     assert uid in world.runtime.processes
+
+
+RUNNING_AT_IP = Observation(ProcessState.RUNNING, address="10.244.1.7")
+
+
+@pytest.mark.parametrize(
+    ("observation", "current", "pod_ip"),
+    [
+        pytest.param(RUNNING_AT_IP, {}, "10.244.1.7", id="a-kubernetes-pods-ip-is-recorded"),
+        pytest.param(
+            Observation(ProcessState.PENDING, reason="ContainerCreating", address="10.244.1.7"),
+            {},
+            "10.244.1.7",
+            id="recorded-while-its-container-is-created",
+        ),
+        pytest.param(
+            Observation(ProcessState.EXITED, exit_code=0),
+            {"phase": "Running", "podIP": "10.244.1.7"},
+            "10.244.1.7",
+            id="kept-when-the-ended-pod-reports-none",
+        ),
+        pytest.param(
+            Observation(ProcessState.RUNNING), {}, None, id="a-local-process-has-none-loopback"
+        ),
+    ],
+)
+def test_the_pods_address_is_recorded_and_kept(
+    observation: Observation, current: dict[str, Any], pod_ip: str | None
+) -> None:
+    assert status_from(observation, current, NODE).get("podIP") == pod_ip
+
+
+async def test_a_running_pods_address_reaches_its_status(world: World) -> None:
+    await world.service.create("pods", pod("p"))
+    uid = (await run_to_running(world, "p"))["metadata"]["uid"]
+    world.runtime.processes[uid] = RUNNING_AT_IP
+    await world.step("p")
+    stored = await world.pod("p")
+    assert stored["status"]["podIP"] == "10.244.1.7"
+    assert Pod.model_validate(stored).status.pod_ip == "10.244.1.7"
 
 
 @pytest.mark.parametrize(

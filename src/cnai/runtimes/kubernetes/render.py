@@ -62,7 +62,11 @@ MASTER_ADDR_FLAGS = ("--master-addr", "--master_addr")
 # ready path (cnai.serving.server, cnai.serving.controller); keep in sync.
 SERVICE_LABEL = "cnai.io/inferenceservice-name"
 REVISION_LABEL = "cnai.io/revision-name"
+MODEL_SERVER_MODULE = "cnai.serving.server"
 MODEL_SERVER_PORT = 8080
+MODEL_SERVER_HOST_FLAGS = ("--host",)
+LOCAL_HOST = "127.0.0.1"  # where the InferenceService controller's replicas listen
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - a replica in its own Pod serves its Pod IP
 MODEL_SERVER_READY_PATH = "/v2/health/ready"
 # Annotations that only mean something on the machine of the local runtime.
 LOCAL_ANNOTATIONS = (GPU_ANNOTATION, "cnai.io/port")
@@ -339,20 +343,48 @@ def _env(spec: PodSpec, platform_env: Mapping[str, str], master: str | None) -> 
     return out
 
 
+def _flag_rewritten(argv: list[str], flags: tuple[str, ...], old: str, new: str) -> list[str]:
+    """``argv`` with ``new`` for the value ``old`` of any of ``flags`` (``--flag old`` or
+    ``--flag=old``); other values, and ``old`` elsewhere, are kept."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        flag, eq, value = arg.partition("=")
+        if eq and flag in flags and value == old:
+            out.append(f"{flag}={new}")
+        elif arg == old and i and argv[i - 1] in flags:
+            out.append(new)
+        else:
+            out.append(arg)
+    return out
+
+
 def _master_args(argv: list[str], master: str | None) -> list[str]:
     """torchrun's ``--master-addr`` pointed at rank 0 instead of this machine."""
     if master is None:
         return list(argv)
-    out: list[str] = []
-    for i, arg in enumerate(argv):
-        flag, eq, value = arg.partition("=")
-        if eq and flag in MASTER_ADDR_FLAGS and value == LOCAL_MASTER_ADDR:
-            out.append(f"{flag}={master}")
-        elif arg == LOCAL_MASTER_ADDR and i and argv[i - 1] in MASTER_ADDR_FLAGS:
-            out.append(master)
-        else:
-            out.append(arg)
-    return out
+    return _flag_rewritten(argv, MASTER_ADDR_FLAGS, LOCAL_MASTER_ADDR, master)
+
+
+def _runs_model_server(spec: PodSpec) -> bool:
+    """Whether the pod runs cnai's model server (``python -m cnai.serving.server``)."""
+    argv = [*spec.command, *spec.args]
+    return any(
+        arg == f"-m{MODEL_SERVER_MODULE}" or (arg == MODEL_SERVER_MODULE and before == "-m")
+        for before, arg in zip(["", *argv], argv, strict=False)
+    )
+
+
+def _replica_argv(pod: Pod) -> tuple[list[str], list[str]] | None:
+    """A model-server replica's command and args, listening on every interface of its own
+    Pod (cnai's gateway reaches it at the Pod's IP) instead of on 127.0.0.1; None for
+    any other pod, whose argv is its own."""
+    if not _runs_model_server(pod.spec):
+        return None
+
+    def listen(argv: list[str]) -> list[str]:
+        return _flag_rewritten(argv, MODEL_SERVER_HOST_FLAGS, LOCAL_HOST, ALL_INTERFACES)
+
+    return listen(pod.spec.command), listen(pod.spec.args)
 
 
 def _gpus(pod: Pod, options: RenderOptions) -> dict[str, str]:
@@ -474,13 +506,17 @@ def render_pod(
     in, as a node selector; ``platform_env`` holds what the pod controller tells every
     pod (``CNAI_SERVER``, ``CNAI_NAMESPACE``) unless the pod sets it. A gang member gets
     a stable hostname in its gang's headless Service, and torchrun's MASTER_ADDR (and
-    ``--master-addr``) point at rank 0 there instead of at 127.0.0.1.
+    ``--master-addr``) point at rank 0 there instead of at 127.0.0.1. A model-server
+    replica's ``--host 127.0.0.1`` becomes 0.0.0.0: it runs in its own Pod, and cnai's
+    gateway reaches it at the Pod's IP.
     """
     typed = _typed(pod)
     namespace = _namespace(typed, options)
     gang = gang_of(pod, namespace)
     master = gang.master_host(options.cluster_domain) if gang is not None else None
-    container = _container(typed, options, platform_env=platform_env or {}, master=master)
+    container = _container(
+        typed, options, platform_env=platform_env or {}, master=master, argv=_replica_argv(typed)
+    )
     spec = _pod_spec(typed, options, container, "Never")
     meta: Obj = {
         "name": typed.metadata.name,

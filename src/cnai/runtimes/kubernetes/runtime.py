@@ -26,6 +26,7 @@ import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -138,10 +139,11 @@ def observation_of(pod: Obj | None) -> Observation:
             reason=status.get("reason") or ("Completed" if phase == "Succeeded" else "Error"),
             message=status.get("message") or "",
         )
+    address = status.get("podIP") or ""  # once the pod has a node and its network
     if "running" in state or phase in ("Running", "Unknown"):
         started = (state.get("running") or {}).get("startedAt") or status.get("startTime")
-        return Observation(ProcessState.RUNNING, started_at=_time(started))
-    return _pending(pod, state.get("waiting") or {})
+        return Observation(ProcessState.RUNNING, started_at=_time(started), address=address)
+    return replace(_pending(pod, state.get("waiting") or {}), address=address)
 
 
 def _pending(pod: Obj, waiting: Obj) -> Observation:

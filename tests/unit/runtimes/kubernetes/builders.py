@@ -23,7 +23,7 @@ from cnai.batch.api import Job
 from cnai.batch.pods import build_pod as job_pod
 from cnai.scheduling.api import PodPlacement
 from cnai.serving.api import InferenceService, RevisionStatus
-from cnai.serving.controller import InferenceServiceReconciler
+from cnai.serving.controller import PORT_ANNOTATION, InferenceServiceReconciler
 from cnai.training.api import TrainJob
 from cnai.training.gang import Node
 from cnai.training.gang import build_pod as gang_pod
@@ -37,6 +37,7 @@ K8S_VERSION = "1.37.0"
 IMAGE = "ghcr.io/cnai-dev/quickstart:0.1.0"
 NODE = "kubernetes"  # the runtime's one node: the whole cluster
 PORT = 29500
+REPLICA_PORT = 40100  # the replicas' first port (the controller takes a free one)
 FILES = {
     "Job": "20-job.yaml",
     "TrainJob": "30-trainjob.yaml",
@@ -130,7 +131,12 @@ class Example:
         slot = PodPlacement(node_name=NODE)
         # _build_pod reads nothing from the reconciler; a bare instance will do.
         reconciler = object.__new__(InferenceServiceReconciler)
-        return [reconciler._build_pod(isvc, rev, slot, i) for i in range(2)]
+        pods = [reconciler._build_pod(isvc, rev, slot, i) for i in range(2)]
+        for i, pod in enumerate(pods):  # a free port differs from run to run: pin it
+            port = str(REPLICA_PORT + i)
+            pod.spec.command[pod.spec.command.index("--port") + 1] = port
+            pod.metadata.annotations[PORT_ANNOTATION] = port
+        return pods
 
 
 def example(kind: str) -> Example:

@@ -22,6 +22,7 @@ from cnai.runtimes.kubernetes.render import (
     render_revision,
 )
 from cnai.serving import api as serving_api
+from cnai.serving import controller as serving_controller
 from cnai.serving import server as model_server
 from cnai.training import api as training_api
 from cnai.training import gang as training_gang
@@ -79,6 +80,14 @@ def test_trainjob_gang_matches_the_golden_file() -> None:
 def test_torchrun_gang_matches_the_golden_file() -> None:
     pods = example("TrainJob").image().num_proc_per_node(4).gpus("4").pods()
     assert_golden("trainjob-gang-torchrun", gang_objects(pods, DEFAULT))
+
+
+def test_inferenceservice_replica_pods_match_the_golden_file() -> None:
+    pods = example("InferenceService").image().pods()
+    rendered = [render_pod(p, DEFAULT, platform_env=PLATFORM_ENV) for p in pods]
+    for pod in rendered:
+        validate(pod)
+    assert_golden("inferenceservice-replica-pods", rendered)
 
 
 def test_inferenceservice_revision_matches_the_golden_file() -> None:
@@ -340,6 +349,61 @@ def test_the_model_server_listens_for_its_service_and_is_ready_when_loaded() -> 
     assert deployment["metadata"]["ownerReferences"][0]["kind"] == "InferenceService"
 
 
+SERVER = ["python", "-m", "cnai.serving.server", "--name", "digits", "--port", "40100"]
+ANYWHERE = "0.0.0.0"  # noqa: S104 - a replica is reached at its Pod's IP
+Argv = tuple[list[str], list[str]]
+
+
+@pytest.mark.parametrize(
+    ("kind", "given", "want"),
+    [
+        pytest.param(
+            "InferenceService",
+            ([*SERVER, "--host", "127.0.0.1"], []),
+            ([*SERVER, "--host", ANYWHERE], []),
+            id="a-replica-listens-on-every-interface-of-its-pod",
+        ),
+        pytest.param(
+            "InferenceService",
+            (SERVER, ["--host=127.0.0.1"]),
+            (SERVER, [f"--host={ANYWHERE}"]),
+            id="the-host-equals-form-in-args-too",
+        ),
+        pytest.param(
+            "InferenceService",
+            (["python3", "-u", "-mcnai.serving.server", "--host", "127.0.0.1"], []),
+            (["python3", "-u", "-mcnai.serving.server", "--host", ANYWHERE], []),
+            id="python-m-without-a-space-runs-the-model-server-too",
+        ),
+        pytest.param(
+            "InferenceService",
+            ([*SERVER, "--host", "10.1.2.3"], []),
+            ([*SERVER, "--host", "10.1.2.3"], []),
+            id="a-host-other-than-loopback-is-kept",
+        ),
+        pytest.param(
+            "Job",
+            (["python", "app.py", "--host", "127.0.0.1"], ["--host=127.0.0.1"]),
+            (["python", "app.py", "--host", "127.0.0.1"], ["--host=127.0.0.1"]),
+            id="another-pods-host-is-its-own",
+        ),
+        pytest.param(
+            "Job",
+            (["python", "-m", "http.server", "--host", "127.0.0.1"], ["cnai.serving.server"]),
+            (["python", "-m", "http.server", "--host", "127.0.0.1"], ["cnai.serving.server"]),
+            id="naming-the-module-without-running-it-is-not-the-server",
+        ),
+    ],
+)
+def test_model_server_replicas_listen_where_the_gateway_reaches_them(
+    kind: str, given: Argv, want: Argv
+) -> None:
+    pod = example(kind).image().pods()[0]
+    pod["spec"]["command"], pod["spec"]["args"] = given
+    container = render_pod(pod, DEFAULT)["spec"]["containers"][0]
+    assert (container["command"], container.get("args", [])) == want
+
+
 def test_kept_in_sync_with_the_job_kinds_and_the_operator() -> None:
     from cnai.runtimes.kubernetes import render
 
@@ -352,6 +416,8 @@ def test_kept_in_sync_with_the_job_kinds_and_the_operator() -> None:
     assert render.SERVICE_LABEL == serving_api.SERVICE_LABEL
     assert render.REVISION_LABEL == serving_api.REVISION_LABEL
     assert render.MODEL_SERVER_PORT == model_server.DEFAULT_PORT
+    assert model_server.__name__ == render.MODEL_SERVER_MODULE
+    assert render.LOCAL_HOST == serving_controller.LOCAL_HOST
     assert {a.value for a in Admission} == set(manifests.ADMISSIONS)
 
 

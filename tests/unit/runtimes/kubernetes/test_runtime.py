@@ -306,6 +306,30 @@ async def test_known_pods_are_the_ones_cnai_rendered(api: KubeApi, cluster: Clus
             id="running",
         ),
         pytest.param(
+            {
+                "phase": "Running",
+                "podIP": "10.244.1.7",
+                "containerStatuses": [{"name": "main", "state": {"running": {"startedAt": T0}}}],
+            },
+            Observation(
+                ProcessState.RUNNING,
+                started_at=datetime(2026, 1, 1, tzinfo=UTC),
+                address="10.244.1.7",
+            ),
+            id="running-is-reached-at-its-pod-ip",
+        ),
+        pytest.param(
+            {
+                "phase": "Pending",
+                "podIP": "10.244.1.8",
+                "containerStatuses": [
+                    {"name": "main", "state": {"waiting": {"reason": "ContainerCreating"}}}
+                ],
+            },
+            Observation(ProcessState.PENDING, reason="ContainerCreating", address="10.244.1.8"),
+            id="pending-with-its-network-already-has-its-pod-ip",
+        ),
+        pytest.param(
             terminated(0, "Completed"),
             Observation(
                 ProcessState.EXITED,
