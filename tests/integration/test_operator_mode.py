@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import joblib  # type: ignore[import-untyped]
+import numpy as np
 import pytest
 import yaml
 from harness import RunningPlatform, free_port, start_platform, wait_until
@@ -32,7 +34,8 @@ from cnai.platform import platform_registry
 from cnai.runtimes.kubernetes.api import ApiResource
 from cnai.runtimes.kubernetes.leader import LEASES
 from cnai.runtimes.kubernetes.operator import ADMIN_SECRET, LEASE_NAME, TOKEN_RESOURCE
-from cnai.runtimes.kubernetes.runtime import NODES, PODS, SERVICES
+from cnai.runtimes.kubernetes.render import ALL_INTERFACES, MODEL_SERVER_PORT
+from cnai.runtimes.kubernetes.runtime import DEPLOYMENTS, NODES, PODS, SERVICES
 from cnai.runtimes.kubernetes.store import resources_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -45,8 +48,17 @@ OPERATOR_NS = "cnai-system"
 IMAGE = "cnai:test"
 CNAI = resources_for(platform_registry())
 # Everything operator mode reads or writes: cnai's kinds (Namespace, Secret and Event as
-# core/v1 objects), the token records, and the cluster's own Pods, Services, Nodes, Leases.
-RESOURCES: list[ApiResource] = [*CNAI.values(), TOKEN_RESOURCE, PODS, SERVICES, NODES, LEASES]
+# core/v1 objects), the token records, and the cluster's own Pods, Services, Nodes, Leases
+# and Deployments (an InferenceService revision's).
+RESOURCES: list[ApiResource] = [
+    *CNAI.values(),
+    TOKEN_RESOURCE,
+    PODS,
+    SERVICES,
+    NODES,
+    LEASES,
+    DEPLOYMENTS,
+]
 SECRETS, CNAI_PODS, CNAI_NODES = CNAI["secrets"], CNAI["pods"], CNAI["nodes"]
 JOBS, WORKLOADS = CNAI["jobs"], CNAI["workloads"]
 LEASE_DURATION_S = 15.0  # leader.LEASE_DURATION_S, which the replicas run with
@@ -446,5 +458,67 @@ def test_kueue_admits_instead_of_cnais_quota(cluster: Cluster, tmp_path: Path) -
             assert requests["cpu"] == "6"
         (workload,) = cluster.kube.list_objects(WORKLOADS, "quickstart")
         assert workload["status"]["admission"]["clusterQueue"] == "kueue"
+    finally:
+        kill_all(replica)
+
+
+def test_an_inferenceservice_revision_is_a_deployment_scaled_by_cnai(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Its replicas are no cnai Pods: one Deployment and Service per revision, whose
+    count is what the Workload was admitted for, and which go with the service."""
+    from sklearn.dummy import DummyClassifier
+
+    model = tmp_path / "iris.joblib"  # read by the operator here (it checks the path)
+    joblib.dump(DummyClassifier().fit(np.zeros((2, 4)), [0, 1]), model)
+    manifest = tmp_path / "isvc.yaml"
+
+    def apply_service(**spec: int) -> None:
+        body = {
+            "apiVersion": "cnai.io/v1alpha1",
+            "kind": "InferenceService",
+            "metadata": {"name": "iris", "namespace": "default"},
+            "spec": {"predictor": {"model": str(model)}, **spec},
+        }
+        manifest.write_text(yaml.safe_dump(body))
+        cnai(replica, token, "apply", "-f", str(manifest))
+
+    def replicas() -> int | None:
+        deployment = cluster.kube.get_object(DEPLOYMENTS, "default", "iris-00001")
+        return None if deployment is None else int(deployment["spec"]["replicas"])
+
+    replica = None
+    try:
+        replica = cluster.replica(tmp_path / "cnai-0", "cnai-0")
+        token = cluster.admin_token()
+
+        # 1. minReplicas 1: once its Workload is admitted, a Deployment of one and a
+        #    Service, running the model server on the model's path.
+        apply_service(minReplicas=1, maxReplicas=3)
+        wait_until(lambda: replicas() == 1, timeout=30, what="a Deployment of 1")
+        deployment = cluster.kube.get_object(DEPLOYMENTS, "default", "iris-00001")
+        assert deployment is not None
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        argv = container["command"]
+        assert argv[:3] == ["python", "-m", "cnai.serving.server"]
+        assert argv[argv.index("--model") + 1] == str(model)
+        listens = (argv[argv.index("--host") + 1], argv[argv.index("--port") + 1])
+        assert listens == (ALL_INTERFACES, str(MODEL_SERVER_PORT))
+        assert container["image"] == IMAGE
+        assert cluster.kube.get_object(SERVICES, "default", "iris-00001") is not None
+        assert cluster.kube.list_objects(CNAI_PODS, "default") == []  # no cnai Pods
+
+        # 2. minReplicas 2: the autoscaler wants two, the queue admits two.
+        apply_service(minReplicas=2, maxReplicas=3)
+        wait_until(lambda: replicas() == 2, timeout=30, what="a Deployment of 2")
+
+        # 3. The service goes, and its Deployment and Service with it.
+        cnai(replica, token, "delete", "inferenceservice", "iris", "-n", "default")
+
+        def gone() -> bool:
+            service = cluster.kube.get_object(SERVICES, "default", "iris-00001")
+            return replicas() is None and service is None
+
+        wait_until(gone, timeout=30, what="the Deployment and Service gone")
     finally:
         kill_all(replica)

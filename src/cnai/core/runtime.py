@@ -2,6 +2,10 @@
 
 The pod controller resolves everything a pod needs (env with Secret values, limits,
 GPU indices) into a :class:`PodLaunch`, so runtimes never read the store.
+
+An engine with a replica controller of its own (Kubernetes' Deployments) also offers
+:class:`ReplicaSets`, an optional capability: the InferenceService controller then hands
+it a revision's replica count instead of starting one cnai Pod per replica.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -108,4 +112,47 @@ class Runtime(Protocol):
 
     async def node(self) -> NodeInfo:
         """The machine's capacity and devices."""
+        ...
+
+
+@dataclass(frozen=True)
+class ReplicaSetSpec:
+    """A set of identical replicas the engine keeps at ``replicas`` (an InferenceService
+    revision): ``pod`` is one replica's cnai Pod, the template, as the job kind builds
+    it; ``env`` what the platform tells every pod (``CNAI_SERVER``, ``CNAI_NAMESPACE``)."""
+
+    namespace: str
+    name: str
+    pod: dict[str, Any] = field(compare=False, repr=False)
+    replicas: int
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReplicaEndpoint:
+    """One replica of a set as the engine sees it now. ``address`` is where it is
+    reached ("" until the engine knows it, e.g. a Pod IP not assigned yet), on ``port``."""
+
+    name: str
+    address: str = ""
+    port: int = 0
+    running: bool = False
+    terminating: bool = False
+
+
+@runtime_checkable
+class ReplicaSets(Protocol):
+    """An engine's own replica sets (optional, next to :class:`Runtime`). Every method
+    is idempotent; a set is named by its namespace and name."""
+
+    async def apply_replicas(self, spec: ReplicaSetSpec) -> None:
+        """Create the set, or bring it to ``spec`` (its count, its template)."""
+        ...
+
+    async def replica_endpoints(self, namespace: str, name: str) -> list[ReplicaEndpoint]:
+        """The set's replicas now, ended ones left out (none if there is no such set)."""
+        ...
+
+    async def delete_replicas(self, namespace: str, name: str) -> None:
+        """Delete the set and its replicas (nothing to do if it is gone)."""
         ...

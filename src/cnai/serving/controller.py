@@ -19,6 +19,12 @@ every change to it, its pods or its Workloads):
    free slots of its placement and stopped when it shrinks or is evicted;
 5. publish the routes to the gateway (:mod:`cnai.serving.state`) and write status.
 
+Where the runtime keeps replica sets of its own (:class:`cnai.core.runtime.ReplicaSets`:
+Kubernetes' Deployments), a revision's replicas are one such set instead of cnai Pods:
+step 4 sets its count to what the Workload was admitted for (:meth:`_scale_set`), and
+steps 2 and 5 see its replicas as the runtime reports them. Everything else, from the
+autoscaler to status, is the same for both, over :class:`Instance`.
+
 The controller keeps the autoscaler's state in memory (a restart begins a fresh stable
 window, as Knative's does) and everything else in the store.
 """
@@ -31,7 +37,8 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +50,11 @@ from cnai.core.controllers.types import ControllerContext, ControllerSpec, Reque
 from cnai.core.errors import AlreadyExists, ApiError, Conflict, NotFound
 from cnai.core.events import EventRecorder
 from cnai.core.kinds import EventType
+from cnai.core.kubelet import NAMESPACE_ENV, SERVER_ENV
 from cnai.core.meta import Condition, ObjectMeta, controller_ref
 from cnai.core.pods import Pod, PodPhase, PodSpec
 from cnai.core.resources import ResourceService
+from cnai.core.runtime import ReplicaEndpoint, ReplicaSets, ReplicaSetSpec
 from cnai.scheduling.api import (
     WORKLOAD_ANNOTATION,
     PodPlacement,
@@ -94,6 +103,18 @@ class ModelUnavailable(Exception):
     """The predictor's model cannot be resolved; the message says why."""
 
 
+@dataclass(frozen=True)
+class Instance:
+    """One replica as a reconcile sees it, a cnai Pod or a replica of the runtime's own
+    set: where its model server answers ("" until known), and whether it runs."""
+
+    name: str
+    revision: str
+    url: str = ""
+    running: bool = False
+    terminating: bool = False
+
+
 class InferenceServiceReconciler:
     """Reconciles one InferenceService at a time."""
 
@@ -105,6 +126,7 @@ class InferenceServiceReconciler:
         state: ServingState,
         server_url: str = "",
         monotonic: Callable[[], float] = time.monotonic,
+        replica_sets: ReplicaSets | None = None,
     ) -> None:
         self.service = service
         self.clock = clock
@@ -116,6 +138,10 @@ class InferenceServiceReconciler:
         # Why the autoscaler last chose a revision's count (for the Rescaled event).
         self._why: dict[tuple[str, str, str], str] = {}
         self._http: httpx.AsyncClient | None = None
+        # The runtime's replica sets, where it has them (then replicas are no cnai Pods),
+        # and the revisions given one per service, to delete them when it goes.
+        self.replica_sets = replica_sets
+        self._sets: dict[tuple[str, str], set[str]] = {}
 
     async def close(self) -> None:
         if self._http is not None:
@@ -126,11 +152,11 @@ class InferenceServiceReconciler:
         try:
             raw = await self.service.get(SERVICES, ns, request.name)
         except NotFound:
-            self._forget(ns, request.name)
+            await self._forget(ns, request.name)
             return Result()
         isvc = InferenceService.model_validate(raw)
         if isvc.metadata.deletion_timestamp is not None:
-            self._forget(ns, request.name)
+            await self._forget(ns, request.name, (r.name for r in isvc.status.revisions))
             return Result()
         status = isvc.status.model_copy(deep=True)
         status.url = f"{self.server_url}/serving/{ns}/{isvc.metadata.name}"
@@ -154,33 +180,39 @@ class InferenceServiceReconciler:
             )
             notes.append((EventType.NORMAL, "RevisionCreated", f"{name}: {template['ref']}"))
         # 2. Replicas and their readiness.
-        pods = await self._pods(isvc)
-        ready, failures = await self._probe(isvc, pods)
+        pods = await self._pods(isvc) if self.replica_sets is None else []
+        seen = await self._instances(isvc, revisions, pods)
+        ready, failures = await self._probe(isvc, seen)
         # 3. Traffic, and the replicas each revision needs.
         shares = traffic(
-            [Revision(r.name, any(p in ready for p in _names(pods, r.name))) for r in revisions],
+            [Revision(r.name, any(p in ready for p in _names(seen, r.name))) for r in revisions],
             isvc.spec.canary_traffic_percent,
         )
         route = self._route(isvc)
         now = self.monotonic()
         for rev in revisions:
             rev.traffic_percent = shares.get(rev.name, 0)
-            rev.ready_replicas = sum(1 for p in _names(pods, rev.name) if p in ready)
+            rev.ready_replicas = sum(1 for p in _names(seen, rev.name) if p in ready)
             before = rev.replicas
             rev.replicas = self._wanted(isvc, rev, route, now, latest=rev is revisions[-1])
             if rev.replicas != before:
                 why = self._why.pop((ns, isvc.metadata.name, rev.name), "")
                 notes.append((EventType.NORMAL, "Rescaled", _rescaled(rev, before, why)))
-        # 4. Workloads and pods.
+        # 4. Workloads, and pods or the runtime's replica sets.
         for rev in revisions:
-            notes += await self._scale(isvc, rev, [p for p in pods if _revision(p) == rev.name])
+            if self.replica_sets is not None:
+                mine = [i for i in seen if i.revision == rev.name]
+                notes += await self._scale_set(isvc, rev, mine)
+            else:
+                notes += await self._scale(isvc, rev, [p for p in pods if _revision(p) == rev.name])
         kept = [r for r in revisions if r.traffic_percent or r.replicas or r is revisions[-1]]
         for gone in (r for r in revisions if r not in kept):
             self._scalers.pop((ns, isvc.metadata.name, gone.name), None)
             self._why.pop((ns, isvc.metadata.name, gone.name), None)
             route.revisions.pop(gone.name, None)
+            await self._delete_set(ns, isvc.metadata.name, gone.name)
         # 5. Routes for the gateway, then status.
-        self._publish(route, kept, pods, ready, shares)
+        self._publish(route, kept, seen, ready, shares)
         status.revisions = kept
         status.latest_revision = kept[-1].name
         status.latest_ready_revision = next(
@@ -257,28 +289,42 @@ class InferenceServiceReconciler:
             p for p in pods if any(r.uid == isvc.metadata.uid for r in p.metadata.owner_references)
         ]
 
-    async def _probe(self, isvc: InferenceService, pods: list[Pod]) -> tuple[set[str], list[str]]:
+    async def _instances(
+        self, isvc: InferenceService, revisions: list[RevisionStatus], pods: list[Pod]
+    ) -> list[Instance]:
+        """The replicas: the service's cnai Pods, or the runtime's replicas of each revision."""
+        if self.replica_sets is None:
+            return [instance_of(p) for p in pods]
+        ns = isvc.metadata.namespace or "default"
+        return [
+            _endpoint_instance(rev.name, e)
+            for rev in revisions
+            for e in await self.replica_sets.replica_endpoints(ns, rev.name)
+        ]
+
+    async def _probe(
+        self, isvc: InferenceService, seen: list[Instance]
+    ) -> tuple[set[str], list[str]]:
         """Names of the replicas whose model is ready, and why others failed to load."""
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=PROBE_TIMEOUT_S)
         ready: set[str] = set()
         failures: list[str] = []
-        for pod in pods:
-            base = _replica_url(pod)
-            if pod.status.phase is not PodPhase.RUNNING or not base or _terminating(pod):
+        for replica in seen:
+            if not replica.running or not replica.url or replica.terminating:
                 continue
-            url = f"{base}/v2/models/{isvc.metadata.name}/ready"
+            url = f"{replica.url}/v2/models/{isvc.metadata.name}/ready"
             try:
                 answer = await self._http.get(url)
             except httpx.HTTPError:
                 continue  # not listening yet
             if answer.status_code == 200:
-                ready.add(pod.metadata.name)
+                ready.add(replica.name)
             elif answer.status_code == 503:
                 with contextlib.suppress(ValueError, AttributeError):
                     message = str(answer.json().get("error", ""))
                     if not message.endswith(STILL_LOADING):  # it failed to load
-                        failures.append(f"{pod.metadata.name}: {message}")
+                        failures.append(f"{replica.name}: {message}")
         return ready, failures
 
     def _wanted(
@@ -353,6 +399,44 @@ class InferenceServiceReconciler:
             notes.append((EventType.NORMAL, "ReplicaCreated", f"{rev.name}: {pod.metadata.name}"))
         return notes
 
+    async def _scale_set(
+        self, isvc: InferenceService, rev: RevisionStatus, seen: list[Instance]
+    ) -> list[tuple[EventType, str, str]]:
+        """Bring the revision's Workload to ``rev.replicas``, and its replica set to as
+        many as the Workload is admitted for: none while it is evicted, and while it
+        waits no more than run now (as :meth:`_scale` starts no pod then)."""
+        assert self.replica_sets is not None
+        ns = isvc.metadata.namespace or "default"
+        notes: list[tuple[EventType, str, str]] = []
+        count = 0
+        if rev.replicas == 0:
+            await self._delete(WORKLOADS, ns, rev.name)
+        else:
+            gate = admission_gate(await self._workload(isvc, rev))
+            running = sum(1 for i in seen if not i.terminating)
+            if gate.evicted:
+                notes.append((EventType.WARNING, "Preempted", f"{rev.name}: {gate.message}"))
+            elif gate.admitted:
+                count = rev.replicas if gate.count is None else min(rev.replicas, gate.count)
+            else:
+                count = min(rev.replicas, running)
+        template = self._build_pod(isvc, rev, PodPlacement(node_name=""), 0, port=0)
+        spec = ReplicaSetSpec(ns, rev.name, template.to_dict(), count, self._platform_env(ns))
+        await self.replica_sets.apply_replicas(spec)
+        self._sets.setdefault((ns, isvc.metadata.name), set()).add(rev.name)
+        return notes
+
+    def _platform_env(self, namespace: str) -> dict[str, str]:
+        """What the pod controller tells every pod (cnai.core.kubelet; keep in sync)."""
+        env = {SERVER_ENV: self.server_url} if self.server_url else {}
+        return {**env, NAMESPACE_ENV: namespace}
+
+    async def _delete_set(self, namespace: str, name: str, revision: str) -> None:
+        if self.replica_sets is None:
+            return
+        await self.replica_sets.delete_replicas(namespace, revision)
+        self._sets.get((namespace, name), set()).discard(revision)
+
     async def _workload(self, isvc: InferenceService, rev: RevisionStatus) -> Workload | None:
         """The revision's Workload asking for ``rev.replicas`` (created or resized)."""
         ns = isvc.metadata.namespace or "default"
@@ -397,10 +481,17 @@ class InferenceServiceReconciler:
         return wl
 
     def _build_pod(
-        self, isvc: InferenceService, rev: RevisionStatus, slot: PodPlacement, index: int
+        self,
+        isvc: InferenceService,
+        rev: RevisionStatus,
+        slot: PodPlacement,
+        index: int,
+        port: int | None = None,
     ) -> Pod:
+        """A replica: on a free port of this machine, unless ``port`` is given (a
+        replica set's template, whose runtime chooses the port its replicas serve)."""
         t = rev.template
-        port = _free_port()
+        port = _free_port() if port is None else port
         args = [
             "python", "-m", "cnai.serving.server",
             "--name", isvc.metadata.name,
@@ -450,7 +541,7 @@ class InferenceServiceReconciler:
         self,
         route: Route,
         revisions: list[RevisionStatus],
-        pods: list[Pod],
+        seen: list[Instance],
         ready: set[str],
         shares: dict[str, int],
     ) -> None:
@@ -460,16 +551,15 @@ class InferenceServiceReconciler:
             if routed is None:
                 continue
             now: dict[str, Replica] = {}
-            for pod in pods:
-                url = _replica_url(pod)
-                if _revision(pod) != rev.name or not url or _terminating(pod):
+            for inst in seen:
+                if inst.revision != rev.name or not inst.url or inst.terminating:
                     continue
                 # Kept, with its requests in flight; its URL changes when the pod's IP
                 # becomes known (a Kubernetes Pod gets one after it was first seen).
-                replica = routed.replicas.get(pod.metadata.name) or Replica(pod.metadata.name, url)
-                replica.url = url
-                replica.ready = pod.metadata.name in ready
-                now[pod.metadata.name] = replica
+                replica = routed.replicas.get(inst.name) or Replica(inst.name, inst.url)
+                replica.url = inst.url
+                replica.ready = inst.name in ready
+                now[inst.name] = replica
             routed.replicas = now
         self.state.changed()
 
@@ -507,7 +597,11 @@ class InferenceServiceReconciler:
         with contextlib.suppress(NotFound):
             await self.service.delete(plural, namespace, name)
 
-    def _forget(self, namespace: str, name: str) -> None:
+    async def _forget(self, namespace: str, name: str, revisions: Iterable[str] = ()) -> None:
+        """The service is gone: its routes, its scalers and its replica sets (which the
+        owner references would remove in a cluster, but not at once, nor without GC)."""
+        for revision in sorted({*revisions, *self._sets.pop((namespace, name), set())}):
+            await self._delete_set(namespace, name, revision)
         self.state.remove(namespace, name)
         for key in [k for k in self._scalers if k[:2] == (namespace, name)]:
             del self._scalers[key]
@@ -534,8 +628,25 @@ def _revision(pod: Pod) -> str:
     return pod.metadata.labels.get(REVISION_LABEL, "")
 
 
-def _names(pods: list[Pod], revision: str) -> list[str]:
-    return [p.metadata.name for p in pods if _revision(p) == revision]
+def _names(seen: list[Instance], revision: str) -> list[str]:
+    return [i.name for i in seen if i.revision == revision]
+
+
+def instance_of(pod: Pod) -> Instance:
+    """A replica's cnai Pod as a reconcile sees it."""
+    return Instance(
+        pod.metadata.name,
+        _revision(pod),
+        _replica_url(pod),
+        running=pod.status.phase is PodPhase.RUNNING,
+        terminating=_terminating(pod),
+    )
+
+
+def _endpoint_instance(revision: str, endpoint: ReplicaEndpoint) -> Instance:
+    """A replica of the runtime's set: reached at its address once it has one."""
+    url = _url(endpoint.address, str(endpoint.port)) if endpoint.address else ""
+    return Instance(endpoint.name, revision, url, endpoint.running, endpoint.terminating)
 
 
 def _replica_url(pod: Pod) -> str:
@@ -544,7 +655,10 @@ def _replica_url(pod: Pod) -> str:
     port = pod.metadata.annotations.get(PORT_ANNOTATION)
     if not port:
         return ""
-    host = pod.status.pod_ip or LOCAL_HOST
+    return _url(pod.status.pod_ip or LOCAL_HOST, port)
+
+
+def _url(host: str, port: str) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"  # IPv6
 
 
@@ -580,8 +694,14 @@ def inferenceservice_controller(ctx: ControllerContext) -> ControllerSpec:
     """The ControllerFactory of the InferenceService controller."""
     state = ctx.services.setdefault(SERVING_STATE, ServingState())
     assert isinstance(state, ServingState)
+    runtime = ctx.runtime
     reconciler = InferenceServiceReconciler(
-        ctx.service, ctx.clock, ctx.recorder(COMPONENT), state, ctx.server_url
+        ctx.service,
+        ctx.clock,
+        ctx.recorder(COMPONENT),
+        state,
+        ctx.server_url,
+        replica_sets=runtime if isinstance(runtime, ReplicaSets) else None,
     )
 
     def activations(enqueue: Callable[[Request], None]) -> None:

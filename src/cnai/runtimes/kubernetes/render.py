@@ -611,6 +611,12 @@ def _server_argv(argv: list[str], port: int) -> list[str]:
     return out
 
 
+def revision_object_name(revision: str) -> str:
+    """The name of a revision's Deployment and Service (a Service name is a DNS-1035
+    label; cnai's names may start with a digit)."""
+    return dns_label(revision, letter_first=True)
+
+
 def render_revision(
     replica: Obj,
     options: RenderOptions,
@@ -642,7 +648,7 @@ def render_revision(
     if annotations := _annotations(typed.metadata.annotations):
         template_meta["annotations"] = annotations
     meta: Obj = {
-        "name": dns_label(revision, letter_first=True),
+        "name": revision_object_name(revision),
         "namespace": _namespace(typed, options),
         "labels": _labels({}, **selector),
     }

@@ -17,12 +17,20 @@ whole cluster as one node (the sums over its Ready nodes), so cnai's scheduler a
 against the cluster's capacity and the Kubernetes scheduler places each pod; a gang that
 fits the sums but no set of nodes waits in PENDING with the scheduler's reason.
 :meth:`KubernetesRuntime.nodes` mirrors the Ready nodes one by one.
+
+An InferenceService revision is no set of cnai Pods here but one Deployment and its
+Service (:class:`~cnai.core.runtime.ReplicaSets`): cnai's autoscaler sets the
+Deployment's replicas, Kubernetes keeps that many Pods, and the controller reaches them
+at their Pod IPs (:meth:`KubernetesRuntime.replica_endpoints`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import hashlib
+import json
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -31,10 +39,17 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from cnai.core.errors import AlreadyExists, BadRequest, NotFound
+from cnai.core.errors import AlreadyExists, BadRequest, Conflict, NotFound
 from cnai.core.kubelet import LaunchError
 from cnai.core.quantity import format_bytes, parse_quantity
-from cnai.core.runtime import NodeInfo, Observation, PodLaunch, ProcessState
+from cnai.core.runtime import (
+    NodeInfo,
+    Observation,
+    PodLaunch,
+    ProcessState,
+    ReplicaEndpoint,
+    ReplicaSetSpec,
+)
 from cnai.runtimes.kubernetes.api import ApiResource, KubeApi
 from cnai.runtimes.kubernetes.render import (
     CONTAINER,
@@ -47,6 +62,8 @@ from cnai.runtimes.kubernetes.render import (
     render_gang_pod_group,
     render_gang_service,
     render_pod,
+    render_revision,
+    revision_object_name,
 )
 
 log = logging.getLogger(__name__)
@@ -59,9 +76,17 @@ FlavorLabels = Callable[[Obj], Awaitable[Mapping[str, str]]]
 PODS = ApiResource("", "v1", "pods", "Pod", namespaced=True, has_status=True)
 SERVICES = ApiResource("", "v1", "services", "Service", namespaced=True, has_status=True)
 NODES = ApiResource("", "v1", "nodes", "Node", namespaced=False, has_status=True)
+DEPLOYMENTS = ApiResource(
+    "apps", "v1", "deployments", "Deployment", namespaced=True, has_status=True
+)
 POD_GROUPS = ApiResource(
     "scheduling.volcano.sh", "v1beta1", "podgroups", "PodGroup", namespaced=True, has_status=True
 )
+# What cnai last rendered into a Deployment (its spec and labels, a digest): a real
+# apiserver fills in defaults, so the live object is never compared with the render.
+RENDERED_ANNOTATION = "cnai.io/rendered-hash"
+APPLY_ATTEMPTS = 3  # a Deployment another writer changed in between is read again
+ENDED_PHASES = ("Succeeded", "Failed")
 LOG_RETRY_S = 0.5  # how soon a followed log is tried again while its container starts
 IMAGE_ERRORS = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
@@ -376,6 +401,115 @@ class KubernetesRuntime:
     async def node(self) -> NodeInfo:
         """The cluster as one machine named ``node_name`` (see the module docstring)."""
         return aggregate(self.node_name, await self.nodes())
+
+    # -- replica sets: an InferenceService revision's Deployment and Service ---------------
+
+    async def apply_replicas(self, spec: ReplicaSetSpec) -> None:
+        """Create the revision's Deployment (``spec.replicas`` pods) and Service, or
+        update the Deployment where the render or the count changed; one GET otherwise."""
+        flavors = await self.flavor_labels(spec.pod) if self.flavor_labels is not None else None
+        deployment, service = render_revision(
+            spec.pod,
+            self.options,
+            replicas=spec.replicas,
+            flavor_labels=flavors,
+            platform_env=spec.env,
+        )
+        meta = deployment["metadata"]
+        meta.setdefault("annotations", {})[RENDERED_ANNOTATION] = _digest(deployment)
+        if await self._apply_deployment(deployment):
+            await self._ensure_service(service)
+
+    async def _ensure_service(self, service: Obj) -> None:
+        """The revision's Service, created once (looked for whenever the Deployment was
+        written, so one lost between the two writes is made the next time)."""
+        meta = service["metadata"]
+        try:
+            await self.api.get(SERVICES, meta["namespace"], meta["name"])
+        except NotFound:
+            with contextlib.suppress(AlreadyExists):
+                await self.api.create(SERVICES, service)
+
+    async def _apply_deployment(self, wanted: Obj) -> bool:
+        """Create or replace the Deployment (at the live resourceVersion); whether it
+        was written."""
+        namespace, name = wanted["metadata"]["namespace"], wanted["metadata"]["name"]
+        for _ in range(APPLY_ATTEMPTS):
+            try:
+                live = await self.api.get(DEPLOYMENTS, namespace, name)
+            except NotFound:
+                with contextlib.suppress(AlreadyExists):  # made meanwhile: read it
+                    await self.api.create(DEPLOYMENTS, wanted)
+                    return True
+                continue
+            if _rendered(live) == _rendered(wanted) and _replicas(live) == _replicas(wanted):
+                return False
+            body = copy.deepcopy(wanted)
+            meta, kept = body["metadata"], live["metadata"].get("annotations") or {}
+            meta["resourceVersion"] = live["metadata"]["resourceVersion"]
+            # Kubernetes' own (deployment.kubernetes.io/revision) stay; ours are replaced.
+            meta["annotations"] = {**kept, **meta.get("annotations", {})}
+            with contextlib.suppress(Conflict):  # another writer: read it again
+                await self.api.replace(DEPLOYMENTS, body)
+                return True
+        raise Conflict(f"deployment {namespace}/{name}: changed by another writer meanwhile")
+
+    async def replica_endpoints(self, namespace: str, name: str) -> list[ReplicaEndpoint]:
+        """The revision's Pods (by its Deployment's selector) that have not ended, at
+        their Pod IPs ("" until assigned) on the model server's port."""
+        namespace = self.options.namespace or namespace
+        try:
+            deployment = await self.api.get(DEPLOYMENTS, namespace, revision_object_name(name))
+        except NotFound:
+            return []
+        match = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        if not match:
+            return []
+        selector = ",".join(f"{k}={v}" for k, v in sorted(match.items()))
+        listed = await self.api.list(PODS, namespace, {"labelSelector": selector})
+        return [
+            _endpoint(pod, self.options.model_server_port)
+            for pod in listed.get("items") or ()
+            if (pod.get("status") or {}).get("phase") not in ENDED_PHASES
+        ]
+
+    async def delete_replicas(self, namespace: str, name: str) -> None:
+        """Delete the revision's Deployment (its Pods follow) and Service."""
+        namespace = self.options.namespace or namespace
+        options = {"propagationPolicy": "Background"}
+        for resource in (DEPLOYMENTS, SERVICES):
+            with contextlib.suppress(NotFound):
+                await self.api.delete(resource, namespace, revision_object_name(name), options)
+
+
+def _digest(deployment: Obj) -> str:
+    """What cnai rendered, less the count (which the autoscaler changes)."""
+    spec = {k: v for k, v in deployment["spec"].items() if k != "replicas"}
+    labels = deployment["metadata"].get("labels") or {}
+    owners = deployment["metadata"].get("ownerReferences") or []
+    text = json.dumps([spec, labels, owners], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _rendered(deployment: Obj) -> str:
+    annotations = (deployment.get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(RENDERED_ANNOTATION, ""))
+
+
+def _replicas(deployment: Obj) -> int | None:
+    replicas = (deployment.get("spec") or {}).get("replicas")
+    return int(replicas) if replicas is not None else None
+
+
+def _endpoint(pod: Obj, port: int) -> ReplicaEndpoint:
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    return ReplicaEndpoint(
+        name=str(meta.get("name", "")),
+        address=status.get("podIP") or "",
+        port=port,
+        running=status.get("phase") == "Running",
+        terminating=bool(meta.get("deletionTimestamp")),
+    )
 
 
 def _uid(pod: Obj) -> str:

@@ -18,17 +18,29 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from cnai.core.kubelet import LaunchError, status_from
-from cnai.core.runtime import Observation, PodLaunch, ProcessState, Runtime
+from cnai.core.runtime import (
+    Observation,
+    PodLaunch,
+    ProcessState,
+    ReplicaEndpoint,
+    ReplicaSets,
+    ReplicaSetSpec,
+    Runtime,
+)
 from cnai.runtimes.kubernetes import runtime as runtime_module
 from cnai.runtimes.kubernetes.api import KubeApi
 from cnai.runtimes.kubernetes.render import (
+    ALL_INTERFACES,
+    MODEL_SERVER_PORT,
     POD_UID_LABEL,
     Admission,
     RenderError,
     RenderOptions,
     render_pod,
+    render_revision,
 )
 from cnai.runtimes.kubernetes.runtime import (
+    DEPLOYMENTS,
     NODES,
     POD_GROUPS,
     PODS,
@@ -38,7 +50,7 @@ from cnai.runtimes.kubernetes.runtime import (
     observation_of,
 )
 
-from .builders import Obj, example
+from .builders import Obj, example, validate
 
 pytestmark = pytest.mark.anyio
 
@@ -89,7 +101,8 @@ class Cluster:
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
     c = Cluster()
-    with serve([PODS, SERVICES, NODES, POD_GROUPS], extra_routes=c.routes) as server:
+    resources = [PODS, SERVICES, NODES, POD_GROUPS, DEPLOYMENTS]
+    with serve(resources, extra_routes=c.routes) as server:
         c.server = server
         yield c
 
@@ -140,9 +153,10 @@ def terminated(code: int, reason: str, message: str = "") -> Obj:
 # -- launch --------------------------------------------------------------------------------
 
 
-def test_it_is_a_runtime() -> None:
+def test_it_is_a_runtime_with_replica_sets() -> None:
     runtime: Runtime = KubernetesRuntime(KubeApi("http://127.0.0.1:1"))
     assert runtime.name == "kubernetes"
+    assert isinstance(runtime, ReplicaSets)
 
 
 async def test_launch_creates_the_rendered_pod(api: KubeApi, cluster: Cluster) -> None:
@@ -537,3 +551,121 @@ def test_node_quantities_are_read_as_cnai_reads_them(
         {"metadata": {"name": "n"}, "status": {"capacity": reported}}, "nvidia.com/gpu"
     )
     assert info.capacity == expected
+
+
+# -- replica sets: an InferenceService revision's Deployment and Service ---------------------
+
+REVISION = "digits-00001"
+SERVING_NS = "quickstart"
+
+
+def revision_spec(replicas: int) -> ReplicaSetSpec:
+    """The quickstart service's first revision, as the InferenceService controller
+    hands it over: one replica's cnai Pod as the template."""
+    pod = example("InferenceService").image().pods()[0]
+    return ReplicaSetSpec(SERVING_NS, REVISION, pod, replicas, dict(PLATFORM_ENV))
+
+
+def writes(cluster: Cluster, plural: str) -> list[str]:
+    return [
+        method
+        for method, path, _ in cluster.kube.requests
+        if method in ("POST", "PUT") and path.split("/")[-1 if method == "POST" else -2] == plural
+    ]
+
+
+async def test_apply_creates_the_revisions_deployment_and_service(
+    api: KubeApi, cluster: Cluster
+) -> None:
+    spec = revision_spec(1)
+    await runtime_for(api).apply_replicas(spec)
+    deployment = await api.get(DEPLOYMENTS, SERVING_NS, REVISION)
+    service = await api.get(SERVICES, SERVING_NS, REVISION)
+    validate(deployment)
+    validate(service)
+    expected, expected_service = render_revision(
+        spec.pod, RenderOptions(), replicas=1, platform_env=PLATFORM_ENV
+    )
+    assert deployment["spec"] == expected["spec"]
+    assert deployment["metadata"]["ownerReferences"] == expected["metadata"]["ownerReferences"]
+    assert service["spec"] == expected_service["spec"]
+    argv = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
+    listens = (argv[argv.index("--host") + 1], argv[argv.index("--port") + 1])
+    assert listens == (ALL_INTERFACES, str(MODEL_SERVER_PORT))
+
+
+async def test_reapplying_changes_the_replicas_only_and_an_equal_apply_writes_nothing(
+    api: KubeApi, cluster: Cluster
+) -> None:
+    runtime = runtime_for(api)
+    await runtime.apply_replicas(revision_spec(1))
+    before = await api.get(DEPLOYMENTS, SERVING_NS, REVISION)
+    await runtime.apply_replicas(revision_spec(3))
+    await runtime_for(api).apply_replicas(revision_spec(3))  # a restart: nothing in memory
+    after = await api.get(DEPLOYMENTS, SERVING_NS, REVISION)
+    assert after["spec"]["replicas"] == 3
+    assert {**after["spec"], "replicas": 1} == before["spec"]
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
+    assert writes(cluster, "deployments") == ["POST", "PUT"]
+    assert writes(cluster, "services") == ["POST"]
+    validate(after)
+
+
+async def test_a_deployment_changed_meanwhile_is_updated_keeping_kubernetes_annotations(
+    api: KubeApi, cluster: Cluster
+) -> None:
+    runtime = runtime_for(api)
+    await runtime.apply_replicas(revision_spec(1))
+    live = await api.get(DEPLOYMENTS, SERVING_NS, REVISION)
+    live["spec"]["replicas"] = 5  # other writers: kubectl scale, Kubernetes' controller
+    live["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = "1"
+    await api.replace(DEPLOYMENTS, live)
+    await runtime.apply_replicas(revision_spec(2))
+    after = await api.get(DEPLOYMENTS, SERVING_NS, REVISION)
+    assert after["spec"]["replicas"] == 2
+    assert after["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
+
+
+def replica_pod(name: str, revision: str, status: Obj, **meta: Any) -> Obj:
+    labels = {"cnai.io/inferenceservice-name": "digits", "cnai.io/revision-name": revision}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": SERVING_NS, "labels": labels, **meta},
+        "spec": {"containers": [{"name": "main", "image": "x"}]},
+        "status": status,
+    }
+
+
+async def test_endpoints_are_the_deployments_pods_at_their_ips(
+    api: KubeApi, cluster: Cluster
+) -> None:
+    runtime = runtime_for(api)
+    assert await runtime.replica_endpoints(SERVING_NS, REVISION) == []  # no Deployment yet
+    await runtime.apply_replicas(revision_spec(3))
+    kube = cluster.kube
+    running = {"phase": "Running", "podIP": "10.244.1.7"}
+    kube.create_object(PODS, replica_pod("digits-00001-a", REVISION, running))
+    kube.create_object(PODS, replica_pod("digits-00001-b", REVISION, {"phase": "Pending"}))
+    kube.create_object(PODS, replica_pod("digits-00001-c", REVISION, {"phase": "Failed"}))
+    kube.create_object(PODS, replica_pod("digits-00002-a", "digits-00002", running))
+    held = replica_pod("digits-00001-d", REVISION, running, finalizers=["test/hold"])
+    kube.create_object(PODS, {**held, "status": {**running, "podIP": "10.244.1.9"}})
+    await api.delete(PODS, SERVING_NS, "digits-00001-d")  # terminating, held by its finalizer
+    assert await runtime.replica_endpoints(SERVING_NS, REVISION) == [
+        ReplicaEndpoint("digits-00001-a", "10.244.1.7", 8080, running=True),
+        ReplicaEndpoint("digits-00001-b", "", 8080),
+        ReplicaEndpoint("digits-00001-d", "10.244.1.9", 8080, running=True, terminating=True),
+    ]
+
+
+async def test_delete_removes_the_deployment_and_the_service(
+    api: KubeApi, cluster: Cluster
+) -> None:
+    runtime = runtime_for(api)
+    await runtime.apply_replicas(revision_spec(1))
+    await runtime.delete_replicas(SERVING_NS, REVISION)
+    assert cluster.kube.list_objects(DEPLOYMENTS) == []
+    assert cluster.kube.list_objects(SERVICES) == []
+    await runtime.delete_replicas(SERVING_NS, REVISION)  # idempotent
+    assert await runtime.replica_endpoints(SERVING_NS, REVISION) == []
