@@ -3,6 +3,10 @@
 State lives under ``CNAI_HOME``: ``state.db`` (the object store), ``config.yaml``
 (server URL and admin token, mode 0600), ``platform.json`` (pid and address of the
 running platform) and ``logs/``.
+
+The runtime is local processes, Kubernetes Pods (operator mode) or a Ray cluster
+(docs/ray.md). Ray is the one multi-node runtime: each Ray node is a cnai Node, kept
+current by a refresh loop, and one pod controller serves them all.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -43,12 +48,13 @@ from cnai.core.events import EventRecorder
 from cnai.core.gc import GarbageCollector
 from cnai.core.kernel import DEFAULT_NAMESPACE, register_kernel
 from cnai.core.kinds import Namespace
-from cnai.core.kubelet import pod_controller, sweep_orphans, sync_node
+from cnai.core.kubelet import pod_controller, sweep_orphans
 from cnai.core.metrics import metrics_registry
 from cnai.core.namespaces import NamespaceFinalizer
+from cnai.core.nodes import runtime_node_names, sync_node, sync_nodes
 from cnai.core.registry import Registry
 from cnai.core.resources import ResourceService
-from cnai.core.runtime import Runtime
+from cnai.core.runtime import MultiNode, Runtime
 from cnai.core.server.app import ApiServer, create_app
 from cnai.core.server.body import DEFAULT_MAX_BODY_BYTES
 from cnai.core.server.extensions import RouteContext, RouteFactory
@@ -89,6 +95,12 @@ class PlatformOptions:
     # Operator mode (docs/kubernetes.md): the Kubernetes API as the store, and pods
     # rendered to Kubernetes Pods. None: the embedded SQLite store and local processes.
     cluster: ClusterOptions | None = None
+    # The Ray runtime (docs/ray.md), with the SQLite store: a Ray address (ray://host:10001
+    # or host:port), or "auto" for a Ray head on this machine. None: not Ray.
+    ray_address: str | None = None
+    # Where workloads reach the API when the runtime runs them on other machines (a Ray
+    # cluster in Kubernetes: cnai's Service). "": derived, see workload_url.
+    advertise_url: str = ""
 
     @property
     def url(self) -> str:
@@ -98,7 +110,9 @@ class PlatformOptions:
     @property
     def workload_url(self) -> str:
         """Where workloads reach the API: in a cluster, cnai's Service; on this machine,
-        loopback when listening on all interfaces."""
+        loopback when listening on all interfaces; or what was advertised."""
+        if self.advertise_url:
+            return self.advertise_url
         if self.cluster is not None:
             return self.cluster.server_url
         if self.host in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
@@ -179,6 +193,7 @@ class _Background:
 
 
 NODE_REFRESH_S = 30.0
+RAY_NODE_REFRESH_S = 5.0  # a dead Ray node must stop taking pods within seconds
 
 
 async def _refresh_node(service: ResourceService, runtime: Runtime) -> None:
@@ -188,6 +203,31 @@ async def _refresh_node(service: ResourceService, runtime: Runtime) -> None:
             await sync_node(service, runtime)
         except Exception:
             log.exception("refreshing the Node from the %s runtime failed", runtime.name)
+
+
+async def _refresh_nodes(service: ResourceService, runtime: MultiNode, names: set[str]) -> None:
+    """Keep a multi-node runtime's Nodes current; add new ones to the pod controller's
+    ``names`` (lost ones stay: their pods are still the controller's to observe)."""
+    while True:
+        await asyncio.sleep(RAY_NODE_REFRESH_S)
+        try:
+            names.update(await sync_nodes(service, runtime))
+        except Exception:
+            log.exception("refreshing the Nodes from the %s runtime failed", runtime.name)
+
+
+def open_ray_runtime(address: str, home: Path) -> Runtime:
+    """The Ray runtime on ``address`` ("auto": this machine's head, started if needed).
+    Ray is imported here and only here, so that nothing else loads it."""
+    from cnai.runtimes.ray import RayRuntime
+    from cnai.runtimes.ray.head import RayHeadError, ensure_head
+
+    if address == "auto":
+        try:
+            address = ensure_head(home / "ray")
+        except RayHeadError as exc:
+            raise PlatformError(f"--runtime ray: {exc}") from None
+    return RayRuntime(address)
 
 
 TOKEN_FOLLOW_RETRY_S = 2.0
@@ -337,6 +377,9 @@ class Platform:
         self.store: Store | None = None
         self.server: _Server | None = None
         self.leader_failure = ""  # operator mode: why this replica stopped leading
+        # Set by _open_engines for a runtime cnai presents node by node (Ray): having
+        # nodes() is not enough, the Kubernetes runtime has it and is one node on purpose.
+        self.multi_node: MultiNode | None = None
 
     @property
     def config_path(self) -> Path:
@@ -492,6 +535,7 @@ class Platform:
                 for close in ctx.closers:
                     await close()
             await store.close()
+            await self._close_runtime(runtime)
             tracing.shutdown()  # export the spans still batched
             with contextlib.suppress(FileNotFoundError):
                 self.state_path.unlink()
@@ -509,8 +553,10 @@ class Platform:
                 durability=self.options.durability,
                 watch_history=self.options.watch_history,
             )
-            local = LocalRuntime(self.home / "pods")
-            return sqlite, local, ResourceService(self.registry, sqlite)
+            service = ResourceService(self.registry, sqlite)
+            if self.options.ray_address is not None:
+                return sqlite, self._open_ray(self.options.ray_address), service
+            return sqlite, LocalRuntime(self.home / "pods"), service
         from cnai.runtimes.kubernetes import operator
 
         try:
@@ -521,6 +567,44 @@ class Platform:
         service = ResourceService(self.registry, store)
         runtime = operator.open_runtime(api, cluster, flavor_labels_from(service))
         return store, runtime, service
+
+    def _open_ray(self, address: str) -> Runtime:
+        try:
+            runtime = open_ray_runtime(address, self.home)
+        except PlatformError:
+            raise
+        except Exception as exc:  # Ray's own errors: an address nothing answers on
+            raise PlatformError(f"--ray-address {address}: cannot connect to Ray: {exc}") from None
+        if not isinstance(runtime, MultiNode):
+            raise PlatformError(f"the {runtime.name} runtime does not list its nodes")
+        self.multi_node = runtime
+        return runtime
+
+    async def _close_runtime(self, runtime: Runtime) -> None:
+        """Let go of the Ray cluster (its pods keep running: see cnai.runtimes.ray.head)."""
+        if self.multi_node is None:
+            return
+        close = getattr(runtime, "close", None)
+        if close is None:
+            return
+        try:
+            closed = close()
+            if inspect.isawaitable(closed):
+                await closed
+        except Exception:
+            log.exception("closing the %s runtime failed", runtime.name)
+
+    async def _sync_nodes(self, service: ResourceService, runtime: Runtime) -> set[str]:
+        """The names the pod controller serves: the runtime's one Node, or every Node of a
+        multi-node runtime, lost ones included (see _refresh_nodes)."""
+        if self.multi_node is None:
+            return {await sync_node(service, runtime)}
+        try:
+            await sync_nodes(service, self.multi_node)
+        except Exception as exc:  # the first call connects: an address nothing answers on
+            where = self.options.ray_address
+            raise PlatformError(f"--ray-address {where}: cannot list the Ray nodes: {exc}") from exc
+        return await runtime_node_names(service, self.multi_node.name)
 
     async def _start_background(
         self,
@@ -566,7 +650,7 @@ class Platform:
     ) -> _Background:
         """The runtime's Node, then the controller manager, the GC and the namespace loop."""
         clock = RealClock()
-        node_name = await sync_node(service, runtime)
+        node_names = await self._sync_nodes(service, runtime)
         await sweep_orphans(service, runtime)
         await sweep_token_secrets(service, tokens)
         manager = Manager(store, self.registry, clock, metrics=metrics_registry(services))
@@ -582,7 +666,8 @@ class Platform:
             home=self.home,
             informer=manager.informer,
         )
-        manager.add(pod_controller(node_name)(ctx))
+        pod_nodes: str | set[str] = node_names if self.multi_node else next(iter(node_names))
+        manager.add(pod_controller(pod_nodes)(ctx))
         manager.add(token_secret_controller(tokens)(ctx))
         for factory in self.controller_factories:
             manager.add(factory(ctx))
@@ -599,6 +684,9 @@ class Platform:
             background.tasks.append(
                 asyncio.create_task(_refresh_node(service, runtime), name="node-refresh")
             )
+        if self.multi_node is not None:  # each node comes and goes
+            refresh = _refresh_nodes(service, self.multi_node, node_names)
+            background.tasks.append(asyncio.create_task(refresh, name="node-refresh"))
         return background
 
     async def _when_started(self, on_ready: Callable[[], None] | None) -> None:

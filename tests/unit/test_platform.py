@@ -3,25 +3,36 @@ OpenAPI with no change to the kernel: the registration path later packages use."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 from pydantic import Field
 
+from cnai import platform as platform_module
 from cnai.core.auth import TokenAuthority
 from cnai.core.errors import FieldError
 from cnai.core.kinds import Namespace
 from cnai.core.meta import Resource, WireModel
 from cnai.core.registry import Column, KindInfo
 from cnai.core.resources import ResourceService
+from cnai.core.runtime import NodeInfo, Observation, PodLaunch, ProcessState
 from cnai.core.server.app import PREFIX, create_app
 from cnai.core.store.sqlite import SQLiteStore
 from cnai.platform import Platform, PlatformOptions
 
 pytestmark = pytest.mark.anyio
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class WidgetSpec(WireModel):
@@ -142,3 +153,113 @@ def test_a_kind_name_cannot_be_registered_twice(tmp_path: Path) -> None:
         Platform(
             PlatformOptions(home=tmp_path), capabilities=[WidgetCapability(), WidgetCapability()]
         )
+
+
+# -- a multi-node runtime (Ray) wired in: one Node per machine, one pod controller --------
+
+
+@dataclass
+class FakeRay:
+    """Stands in for cnai.runtimes.ray.RayRuntime (the platform's wiring is under test,
+    not Ray): machines the test adds and removes, processes that run until told."""
+
+    name: str = "ray"
+    machines: list[str] = field(default_factory=lambda: ["ray-a", "ray-b"])
+    launched: dict[str, str] = field(default_factory=dict)  # uid: pod name
+    closed: bool = False
+
+    async def nodes(self) -> list[NodeInfo]:
+        cap = {"cpu": "2", "memory": "4Gi"}
+        return [NodeInfo(m, cap, dict(cap)) for m in self.machines]
+
+    async def node(self) -> NodeInfo:
+        return (await self.nodes())[0]
+
+    async def launch(self, pod: PodLaunch) -> None:
+        self.launched[pod.uid] = pod.name
+
+    async def stop(self, uid: str, grace_seconds: float) -> None:
+        self.launched.pop(uid, None)
+
+    async def observe(self, uid: str) -> Observation:
+        state = ProcessState.RUNNING if uid in self.launched else ProcessState.NOT_FOUND
+        return Observation(state)
+
+    async def known_pods(self) -> list[str]:
+        return list(self.launched)
+
+    async def logs(
+        self, uid: str, *, follow: bool = False, offset: int = 0
+    ) -> AsyncIterator[bytes]:
+        yield b""
+
+    async def remove(self, uid: str) -> None:
+        self.launched.pop(uid, None)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_the_ray_runtime_is_one_node_per_machine_refreshed_while_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ray = FakeRay()
+    opened: list[tuple[str, Path]] = []
+
+    def open_ray(address: str, home: Path) -> FakeRay:
+        opened.append((address, home))
+        return ray
+
+    monkeypatch.setattr(platform_module, "open_ray_runtime", open_ray)
+    monkeypatch.setattr(platform_module, "RAY_NODE_REFRESH_S", 0.02)
+    options = PlatformOptions(home=tmp_path, port=free_port(), ray_address="ray://head:10001")
+    platform = Platform(options, capabilities=[])
+    serving = asyncio.create_task(platform.serve())
+    try:
+        await eventually(lambda: _started(platform))
+        assert opened == [("ray://head:10001", tmp_path)]
+        assert platform.store is not None
+        service = ResourceService(platform.registry, platform.store)
+
+        async def node(name: str) -> dict[str, Any]:
+            return await service.get("nodes", None, name)
+
+        assert (await node("ray-b"))["status"]["runtime"] == "ray"
+        # 1. An unbound pod goes to a machine where it fits, and runs there.
+        body = {"metadata": {"name": "p", "namespace": "default"}, "spec": {"command": ["x"]}}
+        await service.create("pods", {"apiVersion": "cnai.io/v1alpha1", "kind": "Pod", **body})
+        await eventually(lambda: _has(ray.launched, "p"))
+        assert (await service.get("pods", "default", "p"))["spec"]["nodeName"] == "ray-a"
+        # 2. A machine that dies is noticed by the refresh loop; a new one is served.
+        ray.machines = ["ray-b", "ray-c"]
+        await eventually(lambda: _lost(service, "ray-a"))
+        assert (await node("ray-a"))["spec"]["unschedulable"] is True
+        on_c = {**body, "metadata": {"name": "q", "namespace": "default"}}
+        on_c["spec"] = {"command": ["x"], "nodeName": "ray-c"}
+        await service.create("pods", {"apiVersion": "cnai.io/v1alpha1", "kind": "Pod", **on_c})
+        await eventually(lambda: _has(ray.launched, "q"))
+    finally:
+        assert platform.server is not None
+        platform.server.should_exit = True
+        await serving
+    assert ray.closed
+
+
+async def _started(platform: Platform) -> bool:
+    return platform.server is not None and platform.server.started
+
+
+async def _has(launched: dict[str, str], name: str) -> bool:
+    return name in launched.values()
+
+
+async def _lost(service: ResourceService, name: str) -> bool:
+    conditions = (await service.get("nodes", None, name))["status"]["conditions"]
+    return [c["reason"] for c in conditions] == ["NodeLost"]

@@ -1,11 +1,13 @@
 """`cnai k8s`: put cnai into a Kubernetes cluster.
 
 ``manifests`` prints what ``install`` applies (CRDs, RBAC, the operator's Deployment and
-Service), for review or for GitOps; ``install`` applies it with the official client.
+Service, and with ``--runtime ray`` a KubeRay RayCluster), for review or for GitOps;
+``install`` applies it with the official client.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -35,13 +37,52 @@ SharedGpu = Annotated[
     ),
 ]
 
+Runtime = Annotated[
+    str,
+    typer.Option(
+        help="kubernetes (Pods in this cluster) or ray (actors on a KubeRay RayCluster "
+        "installed with cnai; KubeRay must be installed first)."
+    ),
+]
+RayImage = Annotated[
+    str, typer.Option(help="With --runtime ray: the Ray nodes' image (default: the operator's).")
+]
+RayWorkers = Annotated[int, typer.Option(help="With --runtime ray: Ray worker pods (minimum).")]
+RayMaxWorkers = Annotated[
+    int, typer.Option(help="With --runtime ray: most Ray worker pods (0: as --ray-workers).")
+]
+RayWorkerCpu = Annotated[str, typer.Option(help="With --runtime ray: CPU of each Ray worker.")]
+RayWorkerMemory = Annotated[
+    str, typer.Option(help="With --runtime ray: memory of each Ray worker.")
+]
+RayWorkerGpus = Annotated[int, typer.Option(help="With --runtime ray: GPUs of each Ray worker.")]
+
+
+@dataclass(frozen=True)
+class RayFlags:
+    """The --ray-* flags, as given (checked by InstallOptions)."""
+
+    image: str = ""
+    workers: int = 1
+    max_workers: int = 0
+    worker_cpu: str = "1"
+    worker_memory: str = "2Gi"
+    worker_gpus: int = 0
+
 
 def register(app: typer.Typer) -> None:
     app.add_typer(k8s_app, name="k8s")
 
 
 def _options(
-    namespace: str, image: str | None, replicas: int, admission: str, queue: str, shared_gpu: str
+    namespace: str,
+    image: str | None,
+    replicas: int,
+    admission: str,
+    queue: str,
+    shared_gpu: str,
+    runtime: str = "kubernetes",
+    ray: RayFlags = RayFlags(),
 ) -> InstallOptions:
     from cnai.core.meta import dns1123_label_error
     from cnai.runtimes.kubernetes.manifests import DEFAULT_IMAGE, InstallOptions
@@ -56,6 +97,13 @@ def _options(
             admission=admission,
             queue=queue,
             shared_gpu_resource=shared_gpu,
+            runtime=runtime,
+            ray_image=ray.image,
+            ray_workers=ray.workers,
+            ray_max_workers=ray.max_workers,
+            ray_worker_cpu=ray.worker_cpu,
+            ray_worker_memory=ray.worker_memory,
+            ray_worker_gpus=ray.worker_gpus,
         )
     except ValueError as exc:  # "field: rule"
         field, _, rule = str(exc).partition(": ")
@@ -78,11 +126,24 @@ def manifests(
     queue: Queue = "",
     shared_gpu_resource: SharedGpu = "",
     crds_only: Annotated[bool, typer.Option("--crds-only", help="Only the CRDs.")] = False,
+    runtime: Runtime = "kubernetes",
+    ray_image: RayImage = "",
+    ray_workers: RayWorkers = 1,
+    ray_max_workers: RayMaxWorkers = 0,
+    ray_worker_cpu: RayWorkerCpu = "1",
+    ray_worker_memory: RayWorkerMemory = "2Gi",
+    ray_worker_gpus: RayWorkerGpus = 0,
 ) -> None:
     """Print the CRDs, RBAC and operator Deployment as one YAML stream."""
     from cnai.core.manifests import dump_yaml
 
-    objects = _objects(_options(namespace, image, replicas, admission, queue, shared_gpu_resource))
+    ray = RayFlags(
+        ray_image, ray_workers, ray_max_workers, ray_worker_cpu, ray_worker_memory, ray_worker_gpus
+    )
+    options = _options(
+        namespace, image, replicas, admission, queue, shared_gpu_resource, runtime, ray
+    )
+    objects = _objects(options)
     if crds_only:
         objects = [o for o in objects if o["kind"] == "CustomResourceDefinition"]
     typer.echo("---\n".join(dump_yaml(o) for o in objects), nl=False)
@@ -103,11 +164,24 @@ def install(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Ask the API server to check, not persist.")
     ] = False,
+    runtime: Runtime = "kubernetes",
+    ray_image: RayImage = "",
+    ray_workers: RayWorkers = 1,
+    ray_max_workers: RayMaxWorkers = 0,
+    ray_worker_cpu: RayWorkerCpu = "1",
+    ray_worker_memory: RayWorkerMemory = "2Gi",
+    ray_worker_gpus: RayWorkerGpus = 0,
 ) -> None:
     """Apply the manifests to the cluster (server-side apply: re-run it to upgrade)."""
     from cnai.runtimes.kubernetes.install import InstallError, apply, load_client
 
-    objects = _objects(_options(namespace, image, replicas, admission, queue, shared_gpu_resource))
+    ray = RayFlags(
+        ray_image, ray_workers, ray_max_workers, ray_worker_cpu, ray_worker_memory, ray_worker_gpus
+    )
+    options = _options(
+        namespace, image, replicas, admission, queue, shared_gpu_resource, runtime, ray
+    )
+    objects = _objects(options)
     suffix = " (server dry run)" if dry_run else ""
     try:
         client = load_client(str(kubeconfig) if kubeconfig else None, context)

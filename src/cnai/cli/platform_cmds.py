@@ -102,8 +102,19 @@ def up(
         typer.Option(help="sqlite (this machine) or kubernetes (operator mode: CRs in a cluster)."),
     ] = "sqlite",
     runtime: Annotated[
-        str, typer.Option(help="local (processes here) or kubernetes (Pods in the cluster).")
+        str,
+        typer.Option(
+            help="local (processes here), kubernetes (Pods in the cluster) or ray (actors "
+            "on a Ray cluster, with --store sqlite)."
+        ),
     ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --runtime ray: the Ray cluster (ray://host:10001 or host:port), or "
+            "auto (the default) for a Ray head on this machine that cnai starts."
+        ),
+    ] = None,
     kubeconfig: Annotated[
         str | None, typer.Option(help="kubeconfig file (default: in-cluster, or $KUBECONFIG).")
     ] = None,
@@ -116,6 +127,13 @@ def up(
     ] = "",
     shared_gpu_resource: Annotated[
         str, typer.Option(help="The cluster's shared-GPU resource for fractional GPU requests.")
+    ] = "",
+    advertise_url: Annotated[
+        str,
+        typer.Option(
+            help="Where pods reach the API when they run on other machines (a Ray cluster), "
+            "e.g. http://cnai.cnai-system.svc:8470; default: this address."
+        ),
     ] = "",
 ) -> None:
     """Run the platform in the foreground until Ctrl-C (or in the background with --detach)."""
@@ -139,6 +157,10 @@ def up(
     options = PlatformOptions(
         home=home, host=host, port=port, durability=durability, watch_history=watch_history
     )
+    options.ray_address = _ray_address(store, runtime, ray_address)
+    if advertise_url and not advertise_url.startswith(("http://", "https://")):
+        raise fail(f"--advertise-url: {advertise_url!r} is not an http:// or https:// URL")
+    options.advertise_url = advertise_url
     if (store, runtime) == ("kubernetes", "kubernetes"):
         if detach or quickstart:
             raise fail(
@@ -147,16 +169,48 @@ def up(
         options.cluster = _cluster_options(
             kubeconfig, context, admission, queue, shared_gpu_resource
         )
-    elif (store, runtime) != ("sqlite", "local"):
+    elif (store, runtime) not in (("sqlite", "local"), ("sqlite", "ray")):
         raise fail(
-            "--store and --runtime: use sqlite with local (this machine) or kubernetes with "
-            "kubernetes (operator mode); mixing them is not supported"
+            "--store and --runtime: use sqlite with local (this machine) or ray, or "
+            "kubernetes with kubernetes (operator mode); mixing them is not supported"
         )
     quick = quickstart_dir if quickstart else None
     if detach:
         _up_detached(options, quick)
     else:
         _up_foreground(options, quick)
+
+
+RUNTIMES = ("local", "kubernetes", "ray")
+STORES = ("sqlite", "kubernetes")
+
+
+def _ray_address(store: str, runtime: str, address: str | None) -> str | None:
+    """The Ray address `cnai up` was asked for (None: not the Ray runtime), or a clear
+    error naming the flag."""
+    if runtime not in RUNTIMES:
+        raise fail(f"--runtime: must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    if store not in STORES:
+        raise fail(f"--store: must be one of {', '.join(STORES)}, not {store!r}")
+    if runtime != "ray":
+        if address is not None:
+            raise fail("--ray-address: only with --runtime ray")
+        return None
+    if store != "sqlite":
+        raise fail(
+            "--runtime ray: runs with --store sqlite only; operator mode (--store kubernetes) "
+            "with the Ray runtime is not supported yet"
+        )
+    address = (address or "auto").strip()
+    if address != "auto" and not _is_ray_address(address):
+        raise fail(f"--ray-address: {address!r} is not ray://HOST:PORT, HOST:PORT or auto")
+    return address
+
+
+def _is_ray_address(address: str) -> bool:
+    rest = address.removeprefix("ray://")
+    host, _, port = rest.rpartition(":")
+    return bool(host) and port.isdigit() and "/" not in host
 
 
 def _cluster_options(
@@ -232,6 +286,10 @@ def _up_detached(options: PlatformOptions, quickstart_dir: Path | None) -> None:
         "--watch-history",
         str(options.watch_history),
     ]
+    if options.ray_address is not None:
+        cmd += ["--runtime", "ray", "--ray-address", options.ray_address]
+    if options.advertise_url:
+        cmd += ["--advertise-url", options.advertise_url]
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(
             cmd,

@@ -1,14 +1,19 @@
 """The pod controller: binds pods to this node, runs them on the runtime, reports status.
 
-It plays the kubelet's part for the runtime the platform uses. One reconcile of a pod:
+It plays the kubelet's part for the runtime the platform uses, for the runtime's one
+node (local processes; a Kubernetes cluster seen as one machine) or, for a
+:class:`~cnai.core.runtime.MultiNode` runtime (Ray), for each of its nodes: the
+controller is given the set of node names it serves, which the platform keeps current.
+One reconcile of a pod:
 
 1. gone: nothing (the orphan sweep removes what the runtime still holds);
 2. deleting: stop the process with its grace period; once it has ended, remove the
    runtime's files and release the pod's finalizer;
-3. unbound: bind it to this node if its requests fit, else keep it Pending with the
-   reason. Only standalone pods arrive unbound: a job's pods are created already bound
-   to the node (and GPUs) the scheduler placed them on (``cnai.scheduling``), and their
-   requests count in ``fit`` like any other active pod's;
+3. unbound: bind it to the first of its nodes (by name) that is Ready and where its
+   requests fit, else keep it Pending with the reason. Only standalone pods arrive
+   unbound: a job's pods are created already bound to the node (and GPUs) the
+   scheduler placed them on (``cnai.scheduling``), and their requests count in ``fit``
+   like any other active pod's;
 4. bound and not started: resolve env (Secret values) and limits, launch. Every pod
    also gets ``CNAI_SERVER`` (the platform's URL) and ``CNAI_NAMESPACE`` (its own) unless
    it sets them, as Kubernetes tells every pod where its API server is;
@@ -23,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from collections.abc import Set
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -33,6 +39,8 @@ from cnai.core.errors import Conflict, NotFound
 from cnai.core.events import EventRecorder
 from cnai.core.kernel import POD_FINALIZER
 from cnai.core.kinds import EventType
+from cnai.core.nodes import is_ready
+from cnai.core.nodes import sync_node as sync_node  # where callers have imported it from
 from cnai.core.pods import Pod, PodPhase
 from cnai.core.quantity import parse_quantity
 from cnai.core.resources import ResourceService
@@ -98,6 +106,10 @@ def assigned_gpus(pod: Obj) -> tuple[int, ...]:
     return tuple(int(i) for i in text.split(",") if i.strip().isdigit())
 
 
+def _node_of(pod: Obj) -> str:
+    return str((pod.get("spec") or {}).get("nodeName") or "")
+
+
 def status_from(observation: Observation, current: dict[str, Any], node: str) -> dict[str, Any]:
     """Pure: the pod status that an observation of its process means."""
     status = dict(current)
@@ -129,7 +141,11 @@ def status_from(observation: Observation, current: dict[str, Any], node: str) ->
 
 
 class PodReconciler:
-    """Drives one node's pods through the runtime (see the module docstring)."""
+    """Drives its nodes' pods through the runtime (see the module docstring).
+
+    ``node_names`` is one name, or a set the caller may change while the controller runs
+    (the platform adds a multi-node runtime's nodes as they appear); it is read, never
+    copied."""
 
     def __init__(
         self,
@@ -137,7 +153,7 @@ class PodReconciler:
         runtime: Runtime,
         clock: Clock,
         recorder: EventRecorder,
-        node_name: str,
+        node_names: str | Set[str],
         poll_seconds: float = 0.5,
         server_url: str = "",
     ) -> None:
@@ -146,7 +162,7 @@ class PodReconciler:
         self.runtime = runtime
         self.clock = clock
         self.recorder = recorder
-        self.node_name = node_name
+        self.node_names: Set[str] = {node_names} if isinstance(node_names, str) else node_names
         self.poll_seconds = poll_seconds
         # Binding reads what the node holds, then writes: two binds at once could each
         # see room that only one of them gets.
@@ -162,7 +178,7 @@ class PodReconciler:
         if meta.get("deletionTimestamp"):
             return await self._finish_deletion(pod)
         node = spec.get("nodeName") or ""
-        if node and node != self.node_name:
+        if node and node not in self.node_names:
             return Result()  # another node's pod
         if PodPhase(status.get("phase", "Pending")).terminal:
             return Result()
@@ -182,22 +198,14 @@ class PodReconciler:
             return await self._bind_locked(pod)
 
     async def _bind_locked(self, pod: Obj) -> Result:
-        node = await self._node()
-        others = [
-            p
-            for p in await self._active_on_node()
-            if p["metadata"]["uid"] != pod["metadata"]["uid"]
-        ]
-        allocatable = (node.get("status") or {}).get("allocatable") or {}
-        gpu_count = len((node.get("status") or {}).get("gpus") or [])
-        verdict = fit(pod, others, allocatable, gpu_count)
+        name, verdict = await self._place(pod)
         if not verdict.ok:
             await self._set_status(
                 pod, {"phase": "Pending", "reason": verdict.reason, "message": verdict.message}
             )
             return Result(requeue_after=max(self.poll_seconds * 2, 1.0))
         bound = dict(pod)
-        bound["spec"] = dict(pod["spec"], nodeName=self.node_name)
+        bound["spec"] = dict(pod["spec"], nodeName=name)
         if verdict.gpus:
             meta = dict(pod["metadata"])
             meta["annotations"] = dict(
@@ -210,10 +218,30 @@ class PodReconciler:
             )
         except Conflict:
             return Result(requeue_after=0.0)
-        await self.recorder.record(
-            pod, EventType.NORMAL, "Scheduled", f"bound to node {self.node_name}"
-        )
+        await self.recorder.record(pod, EventType.NORMAL, "Scheduled", f"bound to node {name}")
         return Result(requeue_after=0.0)
+
+    async def _place(self, pod: Obj) -> tuple[str, Fit]:
+        """The first Ready node (by name) where ``pod`` fits; else why it fits nowhere.
+        With one node, its verdict as it is; with several, each node's, named."""
+        uid = pod["metadata"]["uid"]
+        active = [p for p in await self._active() if p["metadata"]["uid"] != uid]
+        misses: list[tuple[str, Fit]] = []
+        for name in sorted(self.node_names):
+            node = await self._node(name)
+            if node is None or not is_ready(node):
+                continue
+            status = node.get("status") or {}
+            others = [p for p in active if (p.get("spec") or {}).get("nodeName") == name]
+            gpu_count = len(status.get("gpus") or [])
+            verdict = fit(pod, others, status.get("allocatable") or {}, gpu_count)
+            if verdict.ok:
+                return name, verdict
+            misses.append((name, verdict))
+        if len(misses) == 1:
+            return misses[0]
+        why = "; ".join(f"{name}: {verdict.message}" for name, verdict in misses)
+        return "", Fit(False, "Unschedulable", why or "no Ready node to run it on")
 
     async def _launch(self, pod: Obj) -> Result:
         try:
@@ -227,13 +255,13 @@ class PodReconciler:
             return Result(requeue_after=2.0)
         what = repr(launch.command[0]) if launch.command else "the image's entrypoint"
         await self.recorder.record(
-            pod, EventType.NORMAL, "Started", f"started {what} on {self.node_name}"
+            pod, EventType.NORMAL, "Started", f"started {what} on {_node_of(pod)}"
         )
         return await self._record(pod, await self.runtime.observe(launch.uid))
 
     async def _record(self, pod: Obj, observation: Observation) -> Result:
         old = pod.get("status") or {}
-        new = status_from(observation, old, self.node_name)
+        new = status_from(observation, old, _node_of(pod))
         if new != old:
             await self._set_status(pod, new)
             phase = PodPhase(new["phase"])
@@ -309,15 +337,21 @@ class PodReconciler:
             PODS, body, pod["metadata"]["namespace"], pod["metadata"]["name"], status=True
         )
 
-    async def _node(self) -> Obj:
-        return await self.service.get("nodes", None, self.node_name)
+    async def _node(self, name: str) -> Obj | None:
+        try:
+            return await self.service.get("nodes", None, name)
+        except NotFound:  # a multi-node runtime's node not written yet
+            if len(self.node_names) == 1:
+                raise  # one node: the platform wrote it before starting the controller
+            return None
 
-    async def _active_on_node(self) -> list[Obj]:
+    async def _active(self) -> list[Obj]:
+        """Pods bound to one of this controller's nodes that have not ended."""
         pods = (await self.service.list(PODS)).items
         return [
             p
             for p in pods
-            if (p.get("spec") or {}).get("nodeName") == self.node_name
+            if (p.get("spec") or {}).get("nodeName") in self.node_names
             and not PodPhase((p.get("status") or {}).get("phase", "Pending")).terminal
         ]
 
@@ -366,37 +400,6 @@ class PodReconciler:
         return base64.b64decode(data[key]).decode("utf-8", "replace")
 
 
-async def sync_node(service: ResourceService, runtime: Runtime) -> str:
-    """Create or refresh this machine's Node object from the runtime; return its name."""
-    info = await runtime.node()
-    status = {
-        "capacity": info.capacity,
-        "allocatable": info.allocatable,
-        "gpus": info.gpus,
-        "runtime": runtime.name,
-        "memoryEnforcement": info.memory_enforcement,
-        "conditions": [
-            {
-                "type": "Ready",
-                "status": "True",
-                "reason": "RuntimeReady",
-                "message": f"{runtime.name} runtime is running",
-            }
-        ],
-    }
-    body: Obj = {
-        "apiVersion": "cnai.io/v1alpha1",
-        "kind": "Node",
-        "metadata": {"name": info.name, "labels": info.labels},
-    }
-    try:
-        node = await service.get("nodes", None, info.name)
-    except NotFound:
-        node = await service.create("nodes", body)
-    await service.update("nodes", dict(node, status=status), None, info.name, status=True)
-    return info.name
-
-
 async def sweep_orphans(service: ResourceService, runtime: Runtime) -> list[str]:
     """Stop and forget runtime state whose Pod object no longer exists."""
     live = {p["metadata"]["uid"] for p in (await service.list(PODS)).items}
@@ -408,8 +411,8 @@ async def sweep_orphans(service: ResourceService, runtime: Runtime) -> list[str]
     return removed
 
 
-def pod_controller(node_name: str, poll_seconds: float = 0.5) -> Any:
-    """A ControllerFactory for this node's pod controller."""
+def pod_controller(node_names: str | Set[str], poll_seconds: float = 0.5) -> Any:
+    """A ControllerFactory for the pod controller of these nodes (see PodReconciler)."""
 
     def factory(ctx: ControllerContext) -> ControllerSpec:
         reconciler = PodReconciler(
@@ -417,7 +420,7 @@ def pod_controller(node_name: str, poll_seconds: float = 0.5) -> Any:
             ctx.runtime,
             ctx.clock,
             ctx.recorder("pod-controller"),
-            node_name,
+            node_names,
             poll_seconds,
             ctx.server_url,
         )

@@ -6,6 +6,9 @@ GPU indices) into a :class:`PodLaunch`, so runtimes never read the store.
 An engine with a replica controller of its own (Kubernetes' Deployments) also offers
 :class:`ReplicaSets`, an optional capability: the InferenceService controller then hands
 it a revision's replica count instead of starting one cnai Pod per replica.
+
+An engine over several machines that cnai should place on one by one (Ray) is
+:class:`MultiNode`: one cnai Node per machine instead of one for the whole engine.
 """
 
 from __future__ import annotations
@@ -155,4 +158,20 @@ class ReplicaSets(Protocol):
 
     async def delete_replicas(self, namespace: str, name: str) -> None:
         """Delete the set and its replicas (nothing to do if it is gone)."""
+        ...
+
+
+@runtime_checkable
+class MultiNode(Protocol):
+    """An engine whose machines are each a cnai Node (optional, next to :class:`Runtime`),
+    so that cnai's scheduler places gang members on real machines.
+
+    Having ``nodes()`` is not enough to be treated so: the Kubernetes runtime has one and
+    is presented as one aggregated node on purpose (Kubernetes' scheduler places its
+    Pods). The platform opts a runtime in where it builds it (``cnai.platform``)."""
+
+    name: str
+
+    async def nodes(self) -> list[NodeInfo]:
+        """One entry per machine alive now; a machine keeps its name while it lives."""
         ...

@@ -17,6 +17,7 @@ from cnai.core.events import EventRecorder
 from cnai.core.kernel import POD_FINALIZER
 from cnai.core.kinds import Namespace
 from cnai.core.kubelet import PodReconciler, fit, status_from, sweep_orphans, sync_node
+from cnai.core.nodes import sync_nodes
 from cnai.core.pods import Pod
 from cnai.core.registry import Registry
 from cnai.core.resources import ResourceService
@@ -370,3 +371,73 @@ async def test_a_young_process_is_looked_at_sooner(world: World, age: float, del
     now = world.kubelet.clock.now()
     seen = Observation(ProcessState.RUNNING, started_at=now - timedelta(seconds=age))
     assert world.kubelet._poll_delay(seen) == pytest.approx(delay)
+
+
+# -- a multi-node runtime (Ray): one controller for several nodes ---------------------------
+
+
+@dataclass
+class FakeCluster(FakeRuntime):
+    """A multi-node runtime: two 2-CPU machines without GPUs."""
+
+    machines: tuple[str, ...] = ("ray-a", "ray-b")
+
+    async def nodes(self) -> list[NodeInfo]:
+        cap = {"cpu": "2", "memory": "4Gi"}
+        return [NodeInfo(name, cap, dict(cap)) for name in self.machines]
+
+
+@pytest.fixture
+async def cluster(store: SQLiteStore, registry: Registry) -> World:
+    service = ResourceService(registry, store)
+    await service.create("namespaces", Namespace.new("default").to_dict())
+    runtime = FakeCluster(gpus=0)
+    names = set(await sync_nodes(service, runtime))
+    recorder = EventRecorder(store, "pod-controller")
+    kubelet = PodReconciler(service, runtime, FakeClock(), recorder, names, server_url=SERVER)
+    return World(service, runtime, kubelet)
+
+
+async def test_pods_bound_to_either_node_are_launched_with_their_own_node(
+    cluster: World,
+) -> None:
+    for name, node in (("on-a", "ray-a"), ("on-b", "ray-b"), ("elsewhere", "node-x")):
+        await cluster.service.create("pods", pod(name, nodeName=node))
+        await cluster.step(name)
+    assert sorted(launch.name for launch in cluster.runtime.launched) == ["on-a", "on-b"]
+    for name, node in (("on-a", "ray-a"), ("on-b", "ray-b")):
+        status = (await cluster.pod(name))["status"]
+        assert (status["phase"], status["nodeName"]) == ("Running", node)
+    elsewhere = await cluster.pod("elsewhere")  # another runtime's node: left alone
+    assert (elsewhere["status"]["phase"], elsewhere["status"]["nodeName"]) == ("Pending", "")
+
+
+async def test_an_unbound_pod_goes_to_the_first_node_where_it_fits(cluster: World) -> None:
+    await cluster.service.create("pods", pod("big", cpu="1500m", nodeName="ray-a"))
+    await cluster.step("big")
+    await cluster.service.create("pods", pod("next", cpu="1"))
+    await run_to_running(cluster, "next")
+    placed = await cluster.pod("next")
+    assert (placed["spec"]["nodeName"], placed["status"]["nodeName"]) == ("ray-b", "ray-b")
+    assert "started 'python3' on ray-b" in {
+        e["message"] for e in (await cluster.service.list("events", "default")).items
+    }
+
+
+async def test_a_pod_that_fits_nowhere_says_why_on_each_node(cluster: World) -> None:
+    await cluster.service.create("pods", pod("huge", cpu="3"))
+    assert await cluster.step("huge") == 1.0
+    status = (await cluster.pod("huge"))["status"]
+    assert (status["phase"], status["reason"]) == ("Pending", "Unschedulable")
+    assert status["message"].startswith("ray-a: insufficient cpu")
+    assert "; ray-b: insufficient cpu" in status["message"]
+
+
+async def test_a_lost_node_is_not_bound_to(cluster: World) -> None:
+    runtime = cluster.runtime
+    assert isinstance(runtime, FakeCluster)
+    runtime.machines = ("ray-b",)
+    await sync_nodes(cluster.service, runtime)  # ray-a: NotReady, still in the set
+    await cluster.service.create("pods", pod("p"))
+    await cluster.step("p")
+    assert (await cluster.pod("p"))["spec"]["nodeName"] == "ray-b"

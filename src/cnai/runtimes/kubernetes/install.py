@@ -28,6 +28,7 @@ KINDS: dict[tuple[str, str], tuple[str, bool]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): ("clusterroles", False),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ("clusterrolebindings", False),
     ("apps/v1", "Deployment"): ("deployments", True),
+    ("ray.io/v1", "RayCluster"): ("rayclusters", True),  # KubeRay's, with --runtime ray
 }
 
 

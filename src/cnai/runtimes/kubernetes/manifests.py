@@ -11,6 +11,12 @@ Services, apps/v1 Deployments); Nodes read-only (mirrored for placement); the Le
 of its election; and, only when they are chosen, Kueue's and Volcano's objects. Two
 aggregated ClusterRoles let the cluster's own ``edit`` and ``view`` roles reach cnai's
 kinds, so ``kubectl get trainjobs`` works for whoever may already edit a namespace.
+
+With ``runtime="ray"`` the manifests also hold a KubeRay ``RayCluster``
+(:mod:`cnai.runtimes.kubernetes.kuberay`), and the operator runs ``cnai up --runtime ray``
+against it with the SQLite store, its state on the Deployment's emptyDir (one replica):
+operator mode with the Kubernetes store and the Ray runtime is not supported yet. The
+CRDs and RBAC are installed all the same, so switching back is an upgrade.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 from cnai.core.config import DEFAULT_PORT
 from cnai.core.registry import Registry
 from cnai.runtimes.kubernetes.crds import crd_kinds, crds, token_crd
+from cnai.runtimes.kubernetes.kuberay import RayClusterOptions, client_address, ray_cluster
 from cnai.version import API_GROUP, __version__
 
 DEFAULT_NAMESPACE = "cnai-system"
@@ -29,6 +36,7 @@ NAME = "cnai"
 PART_OF = {"app.kubernetes.io/part-of": "cnai"}
 SELECTOR = {"app.kubernetes.io/name": "cnai", "app.kubernetes.io/component": "operator"}
 ADMISSIONS = ("cnai", "kueue", "volcano")
+RUNTIMES = ("kubernetes", "ray")
 
 
 @dataclass(frozen=True)
@@ -46,14 +54,49 @@ class InstallOptions:
     # nvidia.com/gpumem-percentage); empty: fractional GPUs are refused with a reason.
     shared_gpu_resource: str = ""
     image_pull_policy: str = "IfNotPresent"
+    # kubernetes: Pods in this cluster; ray: actors on a KubeRay RayCluster installed
+    # with cnai (see the module docstring), its nodes running ``ray_image``.
+    runtime: str = "kubernetes"
+    ray_image: str = ""  # "": the operator's image
+    ray_workers: int = 1
+    ray_max_workers: int = 0  # 0: as many as ray_workers
+    ray_worker_cpu: str = "1"
+    ray_worker_memory: str = "2Gi"
+    ray_worker_gpus: int = 0
 
     def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime: must be one of {', '.join(RUNTIMES)}")
+        if self.runtime == "ray":
+            self.ray_cluster_options()  # its own checks
+            if self.replicas != 1:
+                raise ValueError(
+                    "replicas: with runtime ray the operator keeps its state in one replica "
+                    "(the Kubernetes store with Ray is not supported yet); use 1"
+                )
+            if self.admission != "cnai":
+                raise ValueError("admission: with runtime ray cnai admits; use cnai")
+        elif self.ray_image:
+            raise ValueError("ray_image: only with runtime ray")
         if self.admission not in ADMISSIONS:
             raise ValueError(f"admission: must be one of {', '.join(ADMISSIONS)}")
         if self.admission == "kueue" and not self.queue:
             raise ValueError("queue: admission kueue needs the name of Kueue's LocalQueue")
         if self.replicas < 1:
             raise ValueError("replicas: must be at least 1")
+
+    def ray_cluster_options(self) -> RayClusterOptions:
+        return RayClusterOptions(
+            namespace=self.namespace,
+            image=self.ray_image or self.image,
+            image_pull_policy=self.image_pull_policy,
+            workers=self.ray_workers,
+            max_workers=self.ray_max_workers,
+            worker_cpu=self.ray_worker_cpu,
+            worker_memory=self.ray_worker_memory,
+            worker_gpus=self.ray_worker_gpus,
+            labels=dict(PART_OF),
+        )
 
 
 def _meta(name: str, namespace: str | None = None, **labels: str) -> dict[str, Any]:
@@ -108,7 +151,17 @@ def _aggregated(registry: Registry, role: str, verbs: list[str]) -> dict[str, An
     }
 
 
-def operator_deployment(options: InstallOptions) -> dict[str, Any]:
+def operator_args(options: InstallOptions) -> list[str]:
+    """`cnai up`'s arguments in the operator's container."""
+    if options.runtime == "ray":  # SQLite on the emptyDir; pods reach cnai's Service
+        return [
+            "up",
+            "--host=0.0.0.0",
+            f"--port={DEFAULT_PORT}",
+            "--runtime=ray",
+            f"--ray-address={client_address(options.ray_cluster_options())}",
+            f"--advertise-url=http://{NAME}.{options.namespace}.svc:{DEFAULT_PORT}",
+        ]
     args = [
         "up",
         "--store=kubernetes",
@@ -121,10 +174,16 @@ def operator_deployment(options: InstallOptions) -> dict[str, Any]:
         args.append(f"--queue={options.queue}")
     if options.shared_gpu_resource:
         args.append(f"--shared-gpu-resource={options.shared_gpu_resource}")
+    return args
+
+
+def operator_deployment(options: InstallOptions) -> dict[str, Any]:
+    args = operator_args(options)
 
     def field_env(name: str, path: str) -> dict[str, Any]:
         return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
 
+    mounts = [{"name": "home", "mountPath": "/var/lib/cnai"}]
     probe = {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5}
     container = {
         "name": "cnai",
@@ -156,8 +215,12 @@ def operator_deployment(options: InstallOptions) -> dict[str, Any]:
             "runAsNonRoot": True,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [{"name": "home", "mountPath": "/var/lib/cnai"}],
+        "volumeMounts": mounts,
     }
+    volumes: list[dict[str, Any]] = [{"name": "home", "emptyDir": {}}]
+    if options.runtime == "ray":  # the Ray client writes its session files under /tmp
+        mounts.append({"name": "tmp", "mountPath": "/tmp"})  # noqa: S108 - an emptyDir
+        volumes.append({"name": "tmp", "emptyDir": {}})
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -178,7 +241,7 @@ def operator_deployment(options: InstallOptions) -> dict[str, Any]:
                     "containers": [container],
                     # Tracking data and the artifact store; a PVC or an object store
                     # (s3://...) for anything that must outlive the pod.
-                    "volumes": [{"name": "home", "emptyDir": {}}],
+                    "volumes": volumes,
                 },
             },
         },
@@ -213,6 +276,7 @@ def install_manifests(registry: Registry, options: InstallOptions | None = None)
         },
         _aggregated(registry, "edit", ALL),
         _aggregated(registry, "view", READ),
+        *([ray_cluster(options.ray_cluster_options())] if options.runtime == "ray" else []),
         operator_deployment(options),
         {
             "apiVersion": "v1",

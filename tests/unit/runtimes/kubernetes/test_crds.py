@@ -285,3 +285,60 @@ def test_cnai_k8s_manifests_refuses_bad_options_naming_them() -> None:
     assert result.exit_code == 1
     assert "--namespace" in result.output
     assert "DNS-1123" in result.output
+
+
+def test_cnai_k8s_manifests_with_the_ray_runtime_adds_a_ray_cluster_cnai_uses() -> None:
+    args = ["k8s", "manifests", "--runtime", "ray", "--ray-workers", "2", "-n", "ml"]
+    result = CliRunner().invoke(app, [*args, "--ray-image", "rayproject/ray:2.58.0"])
+    assert result.exit_code == 0, result.output
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    kinds = [d["kind"] for d in docs]
+    assert kinds.index("RayCluster") < kinds.index("Deployment")  # the head first
+    cluster = next(d for d in docs if d["kind"] == "RayCluster")
+    assert cluster["metadata"]["namespace"] == "ml"
+    assert cluster["spec"]["workerGroupSpecs"][0]["replicas"] == 2
+    head = cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    assert head["image"] == "rayproject/ray:2.58.0"
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+    assert deployment["spec"]["replicas"] == 1
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][:2] == ["up", "--host=0.0.0.0"]
+    assert "--runtime=ray" in container["args"]
+    assert "--ray-address=ray://cnai-ray-head-svc.ml.svc:10001" in container["args"]
+    assert "--advertise-url=http://cnai.ml.svc:8470" in container["args"]
+    assert not any(a.startswith("--store") for a in container["args"])  # SQLite, for now
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--runtime", "slurm"], "--runtime: must be one of", id="unknown-runtime"),
+        pytest.param(
+            ["--ray-image", "rayproject/ray"],
+            "--ray-image: only with runtime ray",
+            id="ray-image-alone",
+        ),
+        pytest.param(
+            ["--runtime", "ray", "--replicas", "2"],
+            "--replicas: with runtime ray",
+            id="ray-one-replica",
+        ),
+        pytest.param(
+            ["--runtime", "ray", "--admission", "volcano"],
+            "--admission: with runtime ray cnai admits",
+            id="ray-with-volcano",
+        ),
+        pytest.param(
+            ["--runtime", "ray", "--ray-workers", "3", "--ray-max-workers", "2"],
+            "--ray-max-workers: must be at least --ray-workers",
+            id="ray-max-below-min",
+        ),
+    ],
+)
+def test_cnai_k8s_manifests_refuses_ray_options_it_cannot_honour(
+    args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(app, ["k8s", "manifests", *args])
+    assert result.exit_code == 1
+    assert message in " ".join(result.output.split())
