@@ -1,5 +1,5 @@
 # The image `cnai k8s install` runs (the operator) and the quickstart's workloads run:
-# cnai with its Kubernetes, serving and training extras, and examples/ at /app/examples.
+# cnai with its Kubernetes, serving, training and Ray extras (a KubeRay node too), and examples/ at /app/examples.
 #   docker build -t cnai:dev .            (see docs/kubernetes.md for kind)
 # torch comes from PyTorch's CPU index so the image stays small; a GPU image installs
 # the CUDA build of the same version instead.
@@ -10,7 +10,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu \
-        ".[kubernetes,serving,train]" \
+        ".[kubernetes,serving,train,ray]" \
     && useradd --uid 65532 --home-dir /var/lib/cnai --create-home cnai
 COPY examples ./examples
 
