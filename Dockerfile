@@ -1,5 +1,6 @@
 # The image `cnai k8s install` runs (the operator) and the quickstart's workloads run:
-# cnai with its Kubernetes, serving, training and Ray extras (a KubeRay node too), and examples/ at /app/examples.
+# cnai with its Kubernetes, serving, training and Ray extras (so it can be a KubeRay
+# node too), and examples/ at /app/examples.
 #   docker build -t cnai:dev .            (see docs/kubernetes.md for kind)
 # torch comes from PyTorch's CPU index so the image stays small; a GPU image installs
 # the CUDA build of the same version instead.
