@@ -166,6 +166,10 @@ class TrainJobReconciler:
         decision.status.checkpoint_dir = self._checkpoint_dir(job)
         port = port_of(current) or free_port()
         slots = free_slots(workload, live)
+        # A whole new gang, rank r in slot r: each pod also names every rank's node.
+        whole = decision.create == list(range(decision.status.num_nodes))
+        count = len(decision.create)
+        gang_nodes = [s.node_name for s in slots[:count]] if whole and len(slots) >= count else []
         ok = True
         for i, rank in enumerate(decision.create):
             if i >= len(slots):
@@ -178,7 +182,8 @@ class TrainJobReconciler:
                 checkpoints=decision.status.checkpoint_dir,
                 extra_env=env,
             )
-            ok = await self._create_pod(job, build_pod(job, node, slots[i])) and ok
+            pod = build_pod(job, node, slots[i], gang_nodes)
+            ok = await self._create_pod(job, pod) and ok
         return ok
 
     async def _tracking_env(self, job: TrainJob, decision: Decision) -> list[EnvVar] | None:

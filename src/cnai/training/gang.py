@@ -34,6 +34,9 @@ from cnai.training.api import (
 
 MAX_NAME = 63
 PORT_ANNOTATION = "cnai.io/master-port"
+# The nodes cnai's scheduler placed the gang's ranks on, in rank order: an engine that
+# reserves the whole gang at once (Ray's placement groups) pins each rank there.
+GANG_NODES_ANNOTATION = "cnai.io/gang-nodes"
 CHECKPOINT_ENV = "CNAI_CHECKPOINT_DIR"
 # Locally every node of the gang runs on this machine; the Kubernetes engine points
 # MASTER_ADDR at a headless Service of rank 0 instead.
@@ -156,8 +159,11 @@ def command(job: TrainJob, node: Node) -> list[str]:
     return [*launcher, "--no-python", *argv]
 
 
-def build_pod(job: TrainJob, node: Node, slot: PodPlacement | None) -> Pod:
-    """The pod of one node of a gang, bound to its slot of the admitted Workload."""
+def build_pod(
+    job: TrainJob, node: Node, slot: PodPlacement | None, gang_nodes: Sequence[str] = ()
+) -> Pod:
+    """The pod of one node of a gang, bound to its slot of the admitted Workload;
+    ``gang_nodes``: every rank's node, when the whole gang is placed at once."""
     trainer = job.spec.trainer
     own = {v.name for v in trainer.env}
     platform = [v for v in (*node.extra_env, *contract_env(job, node)) if v.name not in own]
@@ -186,4 +192,6 @@ def build_pod(job: TrainJob, node: Node, slot: PodPlacement | None) -> Pod:
         meta.annotations[WORKLOAD_ANNOTATION] = workload_name(job)
         if slot.gpus:
             meta.annotations[GPU_ANNOTATION] = ",".join(map(str, slot.gpus))
+    if gang_nodes:
+        meta.annotations[GANG_NODES_ANNOTATION] = ",".join(gang_nodes)
     return Pod(metadata=meta, spec=spec)

@@ -57,6 +57,10 @@ async def test_a_2_node_gang_starts_only_once_admitted_and_shares_one_master_por
     pods = await world.pods()
     assert sorted(pods) == ["j-0-0", "j-0-1"]
     assert {p["spec"]["nodeName"] for p in pods.values()} == {"node-a"}
+    # Every member names every rank's node, for an engine that reserves the gang at once.
+    assert {p["metadata"]["annotations"]["cnai.io/gang-nodes"] for p in pods.values()} == {
+        "node-a,node-a"
+    }
     env0, env1 = await world.env("j-0-0"), await world.env("j-0-1")
     assert env0["MASTER_PORT"] == env1["MASTER_PORT"]
     assert (env0["RANK"], env1["RANK"], env0["WORLD_SIZE"], env1["WORLD_SIZE"]) == (

@@ -28,6 +28,9 @@ GENERATION_LABEL = "cnai.io/gang-generation"
 RANK_LABEL = "cnai.io/node-rank"
 WORLD_ANNOTATION = "cnai.io/num-nodes"
 STRATEGY_ANNOTATION = "cnai.io/placement-strategy"
+# The cnai Nodes cnai's scheduler placed the gang's ranks on, in rank order (keep in sync
+# with cnai.training.gang.GANG_NODES_ANNOTATION).
+GANG_NODES_ANNOTATION = "cnai.io/gang-nodes"
 STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
 DEFAULT_STRATEGY = "PACK"
 NODE_ID_LABEL = "ray.io/node-id"
@@ -49,6 +52,8 @@ class Gang:
     size: int
     rank: int
     strategy: str = DEFAULT_STRATEGY
+    # Where cnai's scheduler placed each rank (cnai Node names), when the pod says.
+    nodes: tuple[str, ...] = ()
 
 
 def resources_of(pod: dict[str, Any] | None, cpu_request: float = 0.0) -> dict[str, float]:
@@ -85,7 +90,10 @@ def gang_of(pod: dict[str, Any] | None) -> Gang | None:
         raise ValueError(
             f"annotation {STRATEGY_ANNOTATION}={strategy!r} is not one of {', '.join(STRATEGIES)}"
         )
-    return Gang(f"gang-{job}-{generation}", size, rank, strategy)
+    nodes = tuple(n for n in str(annotations.get(GANG_NODES_ANNOTATION, "")).split(",") if n)
+    return Gang(
+        f"gang-{job}-{generation}", size, rank, strategy, nodes if len(nodes) == size else ()
+    )
 
 
 def bundle(resources: dict[str, float]) -> dict[str, float]:

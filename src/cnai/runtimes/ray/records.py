@@ -5,6 +5,9 @@ directories do), so a new runtime, after the platform restarted, adopts every po
 
 - ``pod/<uid>/spec``: written once by ``launch`` (it is the launch's idempotency claim):
   the actor's name, its resources, its gang's placement group;
+- ``pod/<uid>/created``: written by ``launch`` once Ray took the actor (its name is
+  registered), so that a look at the pod between the claim and then is not taken for
+  an actor that could not be created;
 - ``pod/<uid>/started``: written by the actor once the process started (Ray node, time);
 - ``pod/<uid>/status``: how the process ended, written by the actor (or by the runtime
   for a pod whose node was lost or that was stopped before it started);
@@ -21,6 +24,7 @@ import json
 from typing import Any
 
 SPEC = "pod/{uid}/spec"
+CREATED = "pod/{uid}/created"
 STARTED = "pod/{uid}/started"
 STATUS = "pod/{uid}/status"
 LOGS = "pod/{uid}/logs"
@@ -65,6 +69,12 @@ class Records:
 
     def spec(self, uid: str) -> dict[str, Any] | None:
         return self._json(SPEC.format(uid=uid))
+
+    def mark_created(self, uid: str) -> None:
+        self._put(CREATED.format(uid=uid), b"1")
+
+    def created(self, uid: str) -> bool:
+        return self._get(CREATED.format(uid=uid)) is not None
 
     def started(self, uid: str) -> dict[str, Any] | None:
         return self._json(STARTED.format(uid=uid))

@@ -39,6 +39,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,7 @@ from typing import Any
 from cnai.core.runtime import NodeInfo, Observation, PodLaunch, ProcessState
 from cnai.runtimes.ray import actor as actor_module
 from cnai.runtimes.ray.placement import (
+    NODE_ID_LABEL,
     Gang,
     bundle,
     describe,
@@ -63,6 +65,10 @@ log = logging.getLogger(__name__)
 LOG_CHUNK_BYTES = 64 * 1024
 LOG_POLL_SECONDS = 0.1
 CALL_TIMEOUT_SECONDS = 10.0
+# A launch claims the pod, then creates its actor: the first creation exports the actor
+# class and may upload a working dir, which takes a while. Until it is done, or this long
+# has passed (a launch cut short by a crash), a pod without an actor is still launching.
+LAUNCH_GRACE_SECONDS = 120.0
 _BUILTIN = {"CPU", "GPU", "memory"}  # Ray's own actor options; the rest are custom
 
 
@@ -103,6 +109,10 @@ def _node_affinity(pod: dict[str, Any] | None) -> Any:
     return None  # gone: Ray places it, and observe reports where it ran
 
 
+CONNECT_ATTEMPTS = 3
+CONNECT_RETRY_S = 1.0
+
+
 class RayRuntime:
     """Pods as Ray actors on the cluster at ``address`` (``None``: Ray's default, i.e.
     ``RAY_ADDRESS`` or a cluster on this machine, started if there is none)."""
@@ -126,13 +136,24 @@ class RayRuntime:
         with self._lock:
             if ray.is_initialized():
                 return
-            ray.init(
-                address=self.address,
-                namespace=self.namespace,
-                ignore_reinit_error=True,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-            )
+            for attempt in range(CONNECT_ATTEMPTS):
+                try:
+                    ray.init(
+                        address=self.address,
+                        namespace=self.namespace,
+                        ignore_reinit_error=True,
+                        log_to_driver=False,
+                        logging_level=logging.WARNING,
+                    )
+                    break
+                except ConnectionError as exc:
+                    # Over ray:// the client server forks a server per connection, and
+                    # that start can fail now and then; a new connection gets a new one.
+                    if attempt + 1 == CONNECT_ATTEMPTS:
+                        raise
+                    log.warning("connecting to Ray at %s failed (%s); again", self.address, exc)
+                    ray.shutdown()
+                    time.sleep(CONNECT_RETRY_S * (attempt + 1))
             self._owns_connection = True
 
     async def close(self) -> None:
@@ -180,13 +201,17 @@ class RayRuntime:
             "group": gang.group if gang else None,
             "gangSize": gang.size if gang else 0,
             "strategy": gang.strategy if gang else "",
+            "claimedAt": datetime.now(UTC).timestamp(),
         }
         if not self.records.claim(pod.uid, spec):
             return  # launched before, by this runtime or an earlier one
         try:
             self._start_actor(pod, resources, gang)
+            self.records.mark_created(pod.uid)
         except ValueError as exc:
-            if "already taken" not in str(exc):  # else: made by a launch cut short
+            if "already taken" in str(exc):  # made by a launch cut short
+                self.records.mark_created(pod.uid)
+            else:
                 self._start_failed(pod.uid, str(exc))
         except Exception as exc:  # Ray's own (RuntimeEnvSetupError, RaySystemError, ...)
             log.warning("pod %s: cannot create its Ray actor: %s", pod.uid, exc)
@@ -243,10 +268,22 @@ class RayRuntime:
                     strategy=gang.strategy,
                     name=gang.group,
                     lifetime="detached",
+                    bundle_label_selector=self._pinned(gang),
                 )
         return PlacementGroupSchedulingStrategy(
             group, placement_group_bundle_index=gang.rank, placement_group_capture_child_tasks=False
         )
+
+    @staticmethod
+    def _pinned(gang: Gang) -> list[dict[str, str]] | None:
+        """Bundle ``r`` on the Ray node cnai's scheduler placed rank ``r`` on, so the
+        pods' nodeName is where they run; None (Ray places) if a node is not known."""
+        if not gang.nodes:
+            return None
+        ids = {node_name(n["NodeID"]): n["NodeID"] for n in _ray_nodes() if n.get("Alive")}
+        if not all(name in ids for name in gang.nodes):
+            return None
+        return [{NODE_ID_LABEL: ids[name]} for name in gang.nodes]
 
     # -- observe ---------------------------------------------------------------------
 
@@ -280,7 +317,7 @@ class RayRuntime:
             if node_id in alive and self._handle(uid) is not None:
                 return None
             lost = node_id not in alive
-        elif self._handle(uid) is not None:
+        elif self._handle(uid) is not None or self._launching(uid, spec):
             return None
         else:
             lost = False
@@ -306,6 +343,14 @@ class RayRuntime:
         }
         self.records.set_status(uid, status)
         return status
+
+    def _launching(self, uid: str, spec: dict[str, Any]) -> bool:
+        """Whether a launch claimed the pod and may still be creating its actor (a spec
+        without ``claimedAt``, written by an older cnai, is not waited for)."""
+        if self.records.created(uid) or self.records.status(uid) is not None:
+            return False
+        claimed = float(spec.get("claimedAt") or 0.0)
+        return datetime.now(UTC).timestamp() - claimed < LAUNCH_GRACE_SECONDS
 
     def _pending(self, spec: dict[str, Any]) -> Observation:
         """Why a launched pod's actor has not started its process yet."""

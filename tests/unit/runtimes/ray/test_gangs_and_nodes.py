@@ -71,6 +71,30 @@ async def test_two_member_gang_spans_both_nodes_and_starts(
     assert await _group_state(group) == "REMOVED", "the ended gang still holds its group"
 
 
+@pytest.mark.parametrize("reverse", [False, True], ids=["in-node-order", "reversed"])
+async def test_gang_members_run_on_the_nodes_cnai_placed_them_on(
+    runtime: RayRuntime, tmp_path: Path, reverse: bool
+) -> None:
+    """With the gang's nodes annotated (cnai.training does), rank r's bundle is pinned to
+    rank r's Ray node: a pod's nodeName is where it runs, in either order."""
+    names = sorted(info.name for info in await runtime.nodes())
+    if reverse:
+        names.reverse()
+    members = _gang(2, tmp_path)
+    for rank, pod in enumerate(members):
+        assert pod.pod is not None
+        pod.pod["metadata"]["annotations"]["cnai.io/gang-nodes"] = ",".join(names)
+        pod.pod["spec"]["nodeName"] = names[rank]
+        await runtime.launch(pod)
+    for rank, pod in enumerate(members):
+        await wait_state(runtime, pod.uid, ProcessState.RUNNING)
+        assert node_name(await _started_node(runtime, pod.uid)) == names[rank]
+    for pod in members:
+        await runtime.stop(pod.uid, grace_seconds=1)
+    for pod in members:
+        await wait_exited(runtime, pod.uid)
+
+
 async def _group_state(name: str) -> str:
     from ray.util import get_placement_group, placement_group_table
 

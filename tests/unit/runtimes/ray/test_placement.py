@@ -67,6 +67,16 @@ def test_without_a_pod_object_the_resolved_cpu_request_counts() -> None:
             Gang("gang-job1-3", 2, 1, "STRICT_SPREAD"),
             id="annotation-picks-the-strategy",
         ),
+        pytest.param(
+            _member(**{"cnai.io/gang-nodes": "ray-b,ray-a"}),
+            Gang("gang-job1-3", 2, 1, "PACK", ("ray-b", "ray-a")),
+            id="annotated-nodes-in-rank-order",
+        ),
+        pytest.param(
+            _member(**{"cnai.io/gang-nodes": "ray-b"}),
+            Gang("gang-job1-3", 2, 1, "PACK"),
+            id="nodes-not-one-per-rank-are-ignored",
+        ),
         pytest.param(_pod({}), None, id="standalone-pod-has-no-gang"),
         pytest.param(_member(rank="2", size="2"), None, id="rank-outside-the-gang-is-none"),
         pytest.param(_member(size="x"), None, id="unreadable-size-is-none"),

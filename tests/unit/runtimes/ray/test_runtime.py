@@ -5,6 +5,7 @@ not fit."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -127,6 +128,32 @@ async def test_launch_is_idempotent_per_uid(runtime: RayRuntime) -> None:
     await wait_exited(runtime, pod.uid)
     assert await read_logs(runtime, pod.uid) == b"once\n"
     assert await runtime.known_pods() == [pod.uid]
+
+
+async def test_a_pod_observed_while_its_actor_is_being_created_is_pending(
+    runtime: RayRuntime,
+) -> None:
+    """Observing a pod between the launch's claim and its actor's creation (the first
+    creation exports the actor class: slow) must not take it for a start error: `cnai
+    logs` on a new pod once failed a TrainJob's gang that way."""
+    pod = make_pod().shell("echo created").build()
+    entered, release = threading.Event(), threading.Event()
+    create = runtime._start_actor
+
+    def slow_create(*args: Any) -> None:
+        entered.set()
+        release.wait(10)
+        create(*args)
+
+    runtime._start_actor = slow_create  # type: ignore[method-assign]  # widen the window
+    launch = asyncio.create_task(runtime.launch(pod))
+    assert await asyncio.to_thread(entered.wait, 10)
+    seen = await runtime.observe(pod.uid)
+    release.set()
+    await launch
+    assert seen.state is ProcessState.PENDING, seen
+    assert (await wait_exited(runtime, pod.uid)).reason == "Completed"
+    assert await read_logs(runtime, pod.uid) == b"created\n"
 
 
 async def test_a_new_runtime_adopts_pods_of_an_earlier_one(
