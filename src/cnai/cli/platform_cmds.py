@@ -15,7 +15,7 @@ import httpx
 import typer
 
 from cnai.cli.errors import err_console, fail
-from cnai.core.config import DEFAULT_HOST, DEFAULT_PORT, cnai_home
+from cnai.core.config import DEFAULT_HOST, DEFAULT_PORT, ConfigError, cnai_home, platform_settings
 from cnai.version import __version__
 
 if TYPE_CHECKING:
@@ -98,16 +98,19 @@ def up(
         ),
     ] = WATCH_HISTORY,
     store: Annotated[
-        str,
-        typer.Option(help="sqlite (this machine) or kubernetes (operator mode: CRs in a cluster)."),
-    ] = "sqlite",
-    runtime: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="local (processes here), kubernetes (Pods in the cluster) or ray (actors "
-            "on a Ray cluster, with --store sqlite)."
+            help="sqlite (this machine, the default) or kubernetes (operator mode: CRs in a "
+            "cluster)."
         ),
-    ] = "local",
+    ] = None,
+    runtime: Annotated[
+        str | None,
+        typer.Option(
+            help="local (processes here, the default), kubernetes (Pods in the cluster) or ray "
+            "(actors on a Ray cluster, with --store sqlite)."
+        ),
+    ] = None,
     ray_address: Annotated[
         str | None,
         typer.Option(
@@ -129,15 +132,26 @@ def up(
         str, typer.Option(help="The cluster's shared-GPU resource for fractional GPU requests.")
     ] = "",
     advertise_url: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="Where pods reach the API when they run on other machines (a Ray cluster), "
             "e.g. http://cnai.cnai-system.svc:8470; default: this address."
         ),
-    ] = "",
+    ] = None,
 ) -> None:
-    """Run the platform in the foreground until Ctrl-C (or in the background with --detach)."""
+    """Run the platform in the foreground until Ctrl-C (or in the background with --detach).
+
+    --store, --runtime, --ray-address and --advertise-url default to the ``platform:``
+    section of the config file (``store``, ``runtime``, ``rayAddress``, ``advertiseUrl``)."""
     home = cnai_home()
+    try:
+        settings = platform_settings()
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    store = store or settings.get("store") or "sqlite"
+    runtime = runtime or settings.get("runtime") or "local"
+    ray_address = ray_address or settings.get("rayAddress")
+    advertise_url = advertise_url or settings.get("advertiseUrl") or ""
     if not 1 <= port <= 65535:
         raise fail("--port: must be between 1 and 65535")
     if durability not in ("normal", "full"):

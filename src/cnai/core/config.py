@@ -75,6 +75,27 @@ def load_config(path: Path | None = None, context: str | None = None) -> ClientC
     )
 
 
+PLATFORM_SECTION = "platform"
+# `cnai up` settings the config file may hold (camelCase, as manifests are).
+PLATFORM_KEYS = ("store", "runtime", "rayAddress", "advertiseUrl")
+
+
+def platform_settings(path: Path | None = None) -> dict[str, str]:
+    """The ``platform:`` section of the config file: defaults for `cnai up`'s engine
+    flags (``runtime: ray``, ``rayAddress: ray://head:10001``); flags win over it."""
+    path = path or config_path()
+    section = _read(path).get(PLATFORM_SECTION) or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: {PLATFORM_SECTION}: must be a mapping of settings")
+    unknown = sorted(set(section) - set(PLATFORM_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{path}: {PLATFORM_SECTION}.{unknown[0]}: unknown setting; "
+            f"use {', '.join(PLATFORM_KEYS)}"
+        )
+    return {k: str(v) for k, v in section.items() if v is not None}
+
+
 def write_config(path: Path, cfg: ClientConfig) -> None:
     """Add or replace ``cfg``'s context, make it current, and write the file as 0600."""
     data = _read(path)
@@ -87,12 +108,14 @@ def write_config(path: Path, cfg: ClientConfig) -> None:
             "context": {"server": cfg.server, "token": cfg.token, "namespace": cfg.namespace},
         }
     )
-    out = {
+    out: dict[str, Any] = {
         "apiVersion": "cnai.io/v1alpha1",
         "kind": "Config",
         "current-context": cfg.name,
         "contexts": contexts,
     }
+    if isinstance(data.get(PLATFORM_SECTION), dict):
+        out[PLATFORM_SECTION] = data[PLATFORM_SECTION]  # the user's; cnai up never writes it
     import yaml
 
     path.parent.mkdir(parents=True, exist_ok=True)

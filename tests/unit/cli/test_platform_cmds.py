@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cnai.cli import platform_cmds
 from cnai.cli.errors import run_cli
@@ -114,3 +115,38 @@ def test_the_cli_never_imports_ray() -> None:
     code = "import sys; from cnai.cli.main import app; print('ray' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def _platform_section(home: Path, section: object) -> None:
+    (home / "config.yaml").write_text(yaml.safe_dump({"platform": section}))
+
+
+def test_up_takes_the_engine_from_the_config_files_platform_section(
+    started: list[PlatformOptions], tmp_path: Path
+) -> None:
+    _platform_section(
+        tmp_path,
+        {"runtime": "ray", "rayAddress": "ray://h:10001", "advertiseUrl": "http://10.0.0.2:8470"},
+    )
+    assert run_cli(app, ["up"]) == 0
+    assert run_cli(app, ["up", "--ray-address", "10.0.0.5:6379"]) == 0  # a flag wins
+    assert [(o.ray_address, o.advertise_url) for o in started] == [
+        ("ray://h:10001", "http://10.0.0.2:8470"),
+        ("10.0.0.5:6379", "http://10.0.0.2:8470"),
+    ]
+    # cnai up rewrites the file's contexts; the platform section is the user's, kept.
+    from cnai.core.config import ClientConfig, platform_settings, write_config
+
+    write_config(tmp_path / "config.yaml", ClientConfig(server="http://127.0.0.1:1", token="t"))
+    assert platform_settings(tmp_path / "config.yaml")["runtime"] == "ray"
+
+
+def test_an_unknown_platform_setting_is_refused_naming_it(
+    started: list[PlatformOptions], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _platform_section(tmp_path, {"runtime": "ray", "rayAdress": "ray://h:10001"})
+    assert run_cli(app, ["up"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "platform.rayAdress: unknown setting" in err
+    assert "rayAddress" in err
+    assert started == []
