@@ -152,6 +152,7 @@ class KubeApi:
         self.base_url = base_url.rstrip("/")
         self._authorization = authorization
         self._watches: set[httpx.Response] = set()  # open watch responses, for end_watches()
+        self._watches_ended = False
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             headers={"Accept": "application/json", **(headers or {})},
@@ -244,7 +245,9 @@ class KubeApi:
     async def end_watches(self) -> None:
         """End every open watch now (its reader fails with Unreachable at once) and leave
         every other request be: what a server that is shutting down does first, so that
-        its clients' watches need not run into its shutdown timeout."""
+        its clients' watches need not run into its shutdown timeout. A watch whose
+        response arrives later ends as soon as it does."""
+        self._watches_ended = True
         for resp in list(self._watches):
             await resp.aclose()
 
@@ -345,6 +348,8 @@ class KubeApi:
                 chunks = resp.aiter_lines() if lines else resp.aiter_bytes()
                 if lines:  # a watch (stream_lines); log streams are not ended early
                     self._watches.add(resp)
+                    if self._watches_ended:  # ended while this one was being answered
+                        await resp.aclose()
                 try:
                     async for chunk in chunks:
                         yield chunk

@@ -14,7 +14,14 @@ import anyio
 import pytest
 from kubeapi import KubeApiServer
 
-from cnai.core.errors import AlreadyExists, Conflict, Gone, MethodNotAllowed, NotFound
+from cnai.core.errors import (
+    AlreadyExists,
+    Conflict,
+    Gone,
+    MethodNotAllowed,
+    NotFound,
+    Unreachable,
+)
 from cnai.core.kernel import register_kernel
 from cnai.core.meta import ObjectMeta
 from cnai.core.registry import Registry
@@ -486,3 +493,16 @@ async def test_end_watches_ends_them_and_later_ones_while_other_requests_go_on(
         assert [e async for e in store.watch("pods", resource_version=start)] == []
     await store.create("pods", make("Pod", "p", spec={}))
     assert (await store.get("pods", "default", "p"))["spec"] == {}
+
+
+async def test_a_watch_answered_after_end_watches_ends_at_once(
+    server: KubeApiServer, store: KubernetesStore
+) -> None:
+    """The race the store's own flag cannot see: a watch request already on its way when
+    end_watches() runs is answered afterwards, and must end then, not stay open."""
+    start = (await store.list("pods")).resource_version
+    await store.api.end_watches()  # ended before this watch's response arrives
+    lines = store.api.stream_lines(PODS.path("default"), {"watch": "1", "resourceVersion": start})
+    with anyio.fail_after(5), pytest.raises(Unreachable):
+        async for _ in lines:
+            pass
